@@ -1,0 +1,41 @@
+"""Shared checks against independent truth: autograd Jacobians, round trips, log-det symmetry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from flowcourse.jacobian import jacobian_logdet
+
+
+def assert_flow_correct(layer, z: torch.Tensor, *, invertible: bool = True, atol: float = 1e-8) -> None:
+    """Check a flow layer at the points ``z`` (float64, random non-identity parameters expected).
+
+    - forward log-det == slogdet of the autograd Jacobian of forward, shape (batch,);
+    - if invertible: inverse(forward(z)) == z, inverse log-det == slogdet of the autograd Jacobian of
+      inverse, and the two log-dets sum to zero.
+    """
+    layer = layer.double()
+    x, ld = layer(z)
+    assert ld.shape == (z.shape[0],), f"log-det shape {tuple(ld.shape)}, expected ({z.shape[0]},)"
+    assert torch.isfinite(x).all() and torch.isfinite(ld).all()
+    assert not torch.allclose(x, z), "layer is at the identity: the check could not fail"
+    torch.testing.assert_close(ld, jacobian_logdet(layer, z), atol=atol, rtol=1e-7)
+    if invertible:
+        z_back, ld_inv = layer.inverse(x)
+        assert ld_inv.shape == (z.shape[0],)
+        torch.testing.assert_close(z_back, z, atol=1e-7, rtol=1e-7)
+        torch.testing.assert_close(ld_inv, jacobian_logdet(layer.inverse, x), atol=atol, rtol=1e-7)
+        torch.testing.assert_close(ld + ld_inv, torch.zeros_like(ld), atol=atol, rtol=0)
+
+
+@pytest.fixture
+def flowcheck():
+    """The function :func:`assert_flow_correct`."""
+    return assert_flow_correct
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    yield
