@@ -46,6 +46,7 @@ __all__ = [
     "StandardNormal",
     "NoClosedFormInverse",
     "check_batch",
+    "compose_forward",
 ]
 
 
@@ -72,6 +73,24 @@ def check_batch(x: Tensor, event_shape: Sequence[int] | None = None, name: str =
     return x
 
 
+def compose_forward(z: Tensor, layers: Sequence) -> tuple[Tensor, Tensor]:
+    r"""Push ``z`` through ``layers`` in order (``f_1`` first) and add their log-dets (practice problem 1).
+
+    Each layer maps ``z -> (x, log|det ∂x/∂z|)``. By the chain rule :math:`J_f = J_{f_K} \cdots J_{f_1}` and
+    :math:`\det(AB) = \det A \det B`, so :math:`\log|\det J_f| = \sum_k \log|\det J_{f_k}|`.
+
+    >>> double = lambda z: (2 * z, torch.full((z.shape[0],), 2 * math.log(2.0)))
+    >>> x, logdet = compose_forward(torch.ones(1, 2), [double, double])
+    >>> x, logdet.round(decimals=4)
+    (tensor([[4., 4.]]), tensor([2.7726]))
+    """
+    logdet = z.new_zeros(z.shape[0])
+    for layer in layers:
+        z, ld = layer(z)
+        logdet = logdet + ld
+    return z, logdet
+
+
 class Flow(nn.Module):
     """An invertible map ``x = f(z)`` with its log-determinant, in the direction stated above."""
 
@@ -95,19 +114,11 @@ class FlowSequence(Flow):
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Apply ``f_1`` first, then ``f_2``, …; return ``(x, Σ_k log|det J_{f_k}|)``."""
-        logdet = z.new_zeros(z.shape[0])
-        for layer in self.layers:
-            z, ld = layer(z)
-            logdet = logdet + ld
-        return z, logdet
+        return compose_forward(z, self.layers)
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Undo ``f_K`` first; return ``(z, Σ_k log|det J_{f_k⁻¹}|)``."""
-        logdet = x.new_zeros(x.shape[0])
-        for layer in reversed(self.layers):
-            x, ld = layer.inverse(x)
-            logdet = logdet + ld
-        return x, logdet
+        return compose_forward(x, [layer.inverse for layer in reversed(self.layers)])
 
     def stages(self, z: Tensor) -> list[Tensor]:
         """The points after each layer, ``[z, f_1(z), f_2(f_1(z)), …]`` (for stage-by-stage plots)."""

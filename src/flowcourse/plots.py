@@ -1,0 +1,217 @@
+r"""Plots for the lessons: densities on a grid, samples, a flow's stage-by-stage warp, 1-D densities.
+
+Every function draws on ``ax`` when given (so lessons can compose panels) and otherwise on a new small
+``pyplot`` figure, labels its axes, and returns the :class:`~matplotlib.figure.Figure`. In a notebook the
+figure shows at the end of the cell; end the call with ``;`` (or assign it) so that the returned figure is
+not displayed a second time. Without a display (CI, a terminal over ssh) the ``Agg`` backend is used.
+
+References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*, Fig. 3 (density
+heatmaps); Dinh et al. (2017), *Density estimation using Real NVP*, Fig. 1 (stage-by-stage warps).
+
+>>> import torch
+>>> fig = scatter_samples(torch.randn(100, 2))
+>>> len(fig.axes)
+1
+>>> plt.close(fig)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from flowcourse.reference.base import check_batch
+
+if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
+    if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend
+        plt.switch_backend("Agg")
+
+__all__ = ["density_grid", "density_heatmap", "scatter_samples", "stages", "density_1d"]
+
+PANEL = 3.2  # inches per panel: small enough for a row of five on a laptop screen
+
+
+def _axes(ax: Axes | None, width: float = PANEL, height: float = PANEL) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+        return fig, ax
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+    return ax.figure, ax
+
+
+def _numpy(x: Tensor | np.ndarray, name: str) -> np.ndarray:
+    if isinstance(x, Tensor):
+        return x.detach().cpu().double().numpy()
+    if isinstance(x, np.ndarray):
+        return x.astype(np.float64)
+    raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}")
+
+
+def density_grid(
+    log_prob_fn: Callable[[Tensor], Tensor],
+    *,
+    bounds: tuple[float, float] = (-4, 4),
+    n: int = 200,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The density :math:`p(x) = e^{\log p(x)}` on an ``n`` x ``n`` grid over ``bounds``², and the grid axis.
+
+    ``log_prob_fn`` maps ``(batch, 2)`` points of ``dtype`` to ``(batch,)`` log-densities (e.g. a
+    ``FlowDistribution``'s ``log_prob``, which uses the inverse direction). Returns ``(density, t)`` with
+    ``density[i, j]`` at :math:`(x_1, x_2) = (t_j, t_i)`, i.e. rows indexed by :math:`x_2`, as ``imshow``
+    expects. Non-finite log-densities (outside a support) become density 0.
+
+    >>> d, t = density_grid(lambda x: -0.5 * (x**2).sum(1) - 1.8378770664, n=3, bounds=(-1, 1))
+    >>> round(float(d[1, 1]), 4), t.tolist()
+    (0.1592, [-1.0, 0.0, 1.0])
+    """
+    if not callable(log_prob_fn):
+        raise TypeError(f"log_prob_fn must be callable (Tensor -> Tensor), got {type(log_prob_fn).__name__}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    lo, hi = (float(b) for b in bounds)
+    if not hi > lo:
+        raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
+    t = torch.linspace(lo, hi, n, dtype=dtype)
+    x2, x1 = torch.meshgrid(t, t, indexing="ij")
+    points = torch.stack([x1.reshape(-1), x2.reshape(-1)], 1)
+    with torch.no_grad():
+        log_p = torch.cat([log_prob_fn(chunk).reshape(-1) for chunk in points.split(10000)])
+    if log_p.shape != (n * n,):
+        raise ValueError(f"log_prob_fn must return shape (batch,), got {tuple(log_p.shape)} in total")
+    density = torch.exp(log_p.double()).nan_to_num(nan=0.0, posinf=0.0).reshape(n, n)
+    return density.numpy(), t.double().numpy()
+
+
+def density_heatmap(
+    log_prob_fn: Callable[[Tensor], Tensor],
+    *,
+    bounds: tuple[float, float] = (-4, 4),
+    n: int = 200,
+    ax: Axes | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Figure:
+    r"""Heatmap of :math:`p(x) = e^{\log p(x)}` over the square ``bounds``² (see :func:`density_grid`).
+
+    Works for normalised densities and for unnormalised targets alike (``log_target`` of an energy): the
+    colour scale is the density's own, from 0 to its maximum on the grid.
+
+    >>> fig = density_heatmap(lambda x: -0.5 * (x**2).sum(1), n=20)
+    >>> [a.get_xlabel() for a in fig.axes]
+    ['$x_1$']
+    >>> plt.close(fig)
+    """
+    density, t = density_grid(log_prob_fn, bounds=bounds, n=n, dtype=dtype)
+    fig, ax = _axes(ax)
+    ax.imshow(density, origin="lower", extent=(t[0], t[-1], t[0], t[-1]), cmap="viridis", aspect="equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title("density")
+    return fig
+
+
+def scatter_samples(x: Tensor | np.ndarray, ax: Axes | None = None) -> Figure:
+    """Scatter plot of 2-D samples ``x`` of shape ``(n, 2)``, equal aspect, small translucent points."""
+    if isinstance(x, Tensor):
+        check_batch(x, (2,), name="x")
+    pts = _numpy(x, "x")
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"x must have shape ('batch', 2), got {pts.shape}")
+    fig, ax = _axes(ax)
+    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, linewidths=0)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(f"{len(pts)} samples")
+    return fig
+
+
+def stages(flow: torch.nn.Module, z: Tensor, ax: Sequence[Axes] | None = None) -> Figure:
+    r"""A row of panels following points ``z`` through a flow, base (left) to data (right).
+
+    Panel 0 shows :math:`z \sim p_Z`; panel :math:`k` shows :math:`f_k \circ \dots \circ f_1(z)`, the points
+    after layer :math:`k` in the base→data (forward) direction, from ``FlowSequence.stages``. So a flow of
+    :math:`K` layers gives :math:`K + 1` panels (a single layer without ``stages`` gives 2). Points are
+    coloured by the angle of their base position, so the colours show where each region of the base goes.
+    ``ax``, if given, is a sequence of exactly that many axes.
+
+    >>> from flowcourse.reference.base import Flow, FlowSequence
+    >>> class Shear(Flow):
+    ...     def forward(self, z): return z + z[:, :1] * torch.tensor([0.0, 1.0]), z.new_zeros(len(z))
+    >>> fig = stages(FlowSequence(Shear(), Shear()), torch.randn(50, 2))
+    >>> len(fig.axes)
+    3
+    >>> plt.close(fig)
+    """
+    check_batch(z, (2,), name="z")
+    with torch.no_grad():
+        if hasattr(flow, "stages"):
+            points = list(flow.stages(z))
+        else:
+            points = [z, flow(z)[0]]
+    titles = ["base $z$"] + [f"after layer {k}" for k in range(1, len(points))]
+    layers = getattr(flow, "layers", None)
+    if layers is not None and len(layers) == len(points) - 1:
+        titles[1:] = [f"{k}: {type(layer).__name__}" for k, layer in enumerate(layers, start=1)]
+    if ax is None:
+        size = (0.8 * PANEL * len(points), 0.8 * PANEL)
+        fig, axes = plt.subplots(1, len(points), figsize=size, layout="constrained", squeeze=False)
+        axes = list(axes[0])
+    else:
+        axes = list(ax)
+        if len(axes) != len(points):
+            raise ValueError(f"ax must hold {len(points)} axes (base + one per layer), got {len(axes)}")
+        fig = axes[0].figure
+    colour = torch.atan2(z[:, 1], z[:, 0]).detach().cpu().numpy()
+    for k, (a, p, title) in enumerate(zip(axes, points, titles, strict=True)):
+        pts = _numpy(p, "stage")
+        a.scatter(pts[:, 0], pts[:, 1], c=colour, cmap="hsv", s=3, linewidths=0)
+        a.set_aspect("equal", adjustable="datalim")
+        a.set_title(title, fontsize="small")
+        a.set_xlabel("$z_1$" if k == 0 else "$x_1$")
+        a.set_ylabel("$z_2$" if k == 0 else "$x_2$")
+    return fig
+
+
+def density_1d(
+    xs: Tensor | np.ndarray,
+    densities: Mapping[str, Tensor | np.ndarray | Callable[[Tensor], Tensor]],
+    ax: Axes | None = None,
+) -> Figure:
+    r"""Line plot of one or more 1-D densities on the points ``xs``, one labelled line per entry.
+
+    ``densities`` maps a legend label to the density values at ``xs`` (same length) or to a callable
+    ``xs -> values`` (called on ``xs`` as a tensor). Values are densities :math:`p(x)`, not log-densities.
+
+    >>> import math
+    >>> xs = torch.linspace(-3, 3, 61)
+    >>> fig = density_1d(xs, {"N(0,1)": torch.exp(-xs**2 / 2) / math.sqrt(2 * math.pi)})
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['N(0,1)']
+    >>> plt.close(fig)
+    """
+    grid = _numpy(xs, "xs").reshape(-1)
+    if not isinstance(densities, Mapping) or not densities:
+        raise TypeError(f"densities must be a non-empty dict label -> values, got {type(densities).__name__}")
+    fig, ax = _axes(ax, width=1.5 * PANEL)
+    for label, values in densities.items():
+        if callable(values):
+            with torch.no_grad():
+                values = values(torch.as_tensor(grid))
+        y = _numpy(values, f"densities[{label!r}]").reshape(-1)
+        if y.shape != grid.shape:
+            raise ValueError(f"densities[{label!r}] must have {grid.size} values (one per x), got {y.size}")
+        ax.plot(grid, y, label=str(label))
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("$p(x)$")
+    ax.legend(fontsize="small")
+    return fig
