@@ -10,8 +10,12 @@ from flowcourse.reference.autoregressive import (
     MAF,
     affine_autoregressive,
     affine_autoregressive_inverse,
+    iaf_forward,
+    iaf_inverse,
     made_degrees,
     made_masks,
+    maf_forward,
+    maf_inverse,
     sequential_inverse,
     soft_clamp,
 )
@@ -254,3 +258,87 @@ def test_bad_flow_options_raise():
         MADE(3, [4], n_params=0)
     with pytest.raises(ValueError, match="log_scale_bound"):
         IAF(3, [4], log_scale_bound=0.0)
+
+
+# --- MAF and IAF as functions of a conditioner --------------------------------------------------------------
+
+class CountingConditioner:
+    """A hand-made autoregressive conditioner (no MADE): strictly lower-triangular tanh maps; counts passes."""
+
+    def __init__(self, d, order, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        allowed = strictly_earlier(order).to(f64)
+        self.A = torch.randn(d, d, generator=g, dtype=f64) * allowed
+        self.B = torch.randn(d, d, generator=g, dtype=f64) * allowed
+        self.c = torch.randn(d, generator=g, dtype=f64)
+        self.passes = 0
+
+    def __call__(self, y):
+        self.passes += 1
+        return torch.tanh(y @ self.A.T) + self.c, 0.7 * torch.tanh(y @ self.B.T + self.c)
+
+
+def as_flow(forward, inverse):
+    """Wrap two functions of points as a module for the flowcheck fixture."""
+
+    class Wrapped(torch.nn.Module):
+        def forward(self, z):
+            return forward(z)
+
+        def inverse(self, x):
+            return inverse(x)
+
+    return Wrapped()
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize(("forward", "inverse"), [(maf_forward, maf_inverse), (iaf_forward, iaf_inverse)])
+def test_flow_functions_match_autograd_and_round_trip(flowcheck, order, forward, inverse):
+    cond = CountingConditioner(5, resolve(order), seed=3)
+    flowcheck(as_flow(lambda z: forward(z, cond), lambda x: inverse(x, cond)), torch.randn(4, 5, dtype=f64))
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_pass_counts_maf_samples_in_d_iaf_scores_in_d(d):
+    z = torch.randn(3, d, dtype=f64)
+    expected = {maf_forward: d, maf_inverse: 1, iaf_forward: 1, iaf_inverse: d}
+    for fn, passes in expected.items():
+        cond = CountingConditioner(d, list(range(d)))
+        fn(z, cond)
+        assert cond.passes == passes, f"{fn.__name__}: {cond.passes} passes, expected {passes}"
+
+
+def test_maf_and_iaf_solve_their_own_equations_and_differ():
+    order = [3, 1, 0, 2]
+    cond = CountingConditioner(4, order, seed=5)
+    z = torch.randn(6, 4, dtype=f64)
+    x_maf, ld_maf = maf_forward(z, cond)
+    shift, log_scale = cond(x_maf)  # MAF: the parameters read the data
+    torch.testing.assert_close(x_maf, z * log_scale.exp() + shift)
+    torch.testing.assert_close(ld_maf, log_scale.sum(1))
+    x_iaf, ld_iaf = iaf_forward(z, cond)
+    shift, log_scale = cond(z)  # IAF: the parameters read the base point
+    torch.testing.assert_close(x_iaf, z * log_scale.exp() + shift)
+    torch.testing.assert_close(ld_iaf, log_scale.sum(1))
+    assert (x_maf - x_iaf).abs().max() > 1e-2, "MAF and IAF coincide: the test could not tell them apart"
+
+
+@pytest.mark.parametrize(("flow_class", "forward", "inverse"),
+                         [(MAF, maf_forward, maf_inverse), (IAF, iaf_forward, iaf_inverse)])
+def test_flow_classes_agree_with_the_functions(flow_class, forward, inverse):
+    flow = perturbed(flow_class(4, [12], [2, 0, 3, 1]))
+    z = torch.randn(5, 4, dtype=f64)
+    for got, want in zip(flow(z), forward(z, flow.conditioner), strict=True):
+        torch.testing.assert_close(got, want)
+    x = torch.randn(5, 4, dtype=f64)
+    for got, want in zip(flow.inverse(x), inverse(x, flow.conditioner), strict=True):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("fn", [maf_forward, maf_inverse, iaf_forward, iaf_inverse])
+def test_flow_functions_reject_bad_points(fn):
+    cond = CountingConditioner(3, [0, 1, 2])
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        fn(torch.ones(3, dtype=f64), cond)
+    with pytest.raises(TypeError, match="floating-point"):
+        fn(torch.ones(2, 3, dtype=torch.long), cond)

@@ -118,6 +118,29 @@ def test_multiscale_factors_out_half_the_channels_at_each_level():
     assert levels_seen == 3 and channels == 4  # last level: 4 channels of 2x2, squeezed to 16 of 1x1
 
 
+def test_multiscale_latent_layout_is_as_documented():
+    """squeeze(z)[:, :2C] is what level 1's steps leave in the first 2C channels; the rest is level 2's z."""
+    flow = randomize(Glow((1, 8, 8), levels=2, steps=2, hidden=4), 0.1).double()
+    x = images(3, 1, 8, 8)
+    z, _ = flow.inverse(x)
+    h = squeeze(x)
+    for step in reversed(flow.layers[2:-1]):  # level 1's steps, data→base
+        h, _ = step.inverse(h)
+    s = squeeze(z)
+    torch.testing.assert_close(s[:, :2], h[:, :2])
+    inner = flow.layers[1].inner
+    torch.testing.assert_close(s[:, 2:], inner.inverse(h[:, 2:])[0])
+
+
+def test_glow_step_normalises_data_first():
+    """Data→base a step is ActNorm, 1x1 conv, coupling: its ActNorm initialises on the raw input."""
+    step = glow_step(2, hidden=4).double()
+    x = images(8, 2, 4, 4) * 3 + 2
+    step.inverse(x)
+    actnorm = [m for m in step.modules() if isinstance(m, ActNorm)][0]
+    torch.testing.assert_close(actnorm.bias.detach(), x.mean((0, 2, 3)))
+
+
 # ------------------------------------------------------------------------------ practice 4 and LU log-det
 
 def test_practice_4_lu_logdet():

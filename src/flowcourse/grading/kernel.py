@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
+
 from flowcourse.grading.checks import find_check
 from flowcourse.grading.evidence import MIME, encode
 from flowcourse.grading.spec import Check
@@ -61,6 +63,7 @@ def _run_case(spec: Check, label: str, inputs: Callable[[], Mapping[str, Any]], 
     record: dict[str, Any] = {"label": label}
     try:
         with _time_limit(spec.time_limit):
+            torch.manual_seed(0)  # the judge seeds the same way before building inputs
             kwargs = dict(inputs())
             if spec.protocol is not None:
                 out = spec.protocol(obj, **kwargs)

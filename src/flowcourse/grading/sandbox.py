@@ -30,7 +30,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,35 +180,39 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+_PRIVATE = ("/tmp", "/dev/shm")  # replaced by fresh tmpfs: nothing the grader or other kernels left there
+
+
 def _apply_mounts(hide: list[str], keep: list[str]) -> None:
     """Replace every hidden tree by an empty tmpfs, bind the kept paths back read-only, re-hide inside."""
     _check(_libc.unshare(_CLONE_NEWNS), "unshare mount namespace")
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
-    hide = [h for h in hide if os.path.exists(h)]
+    hide = [h for h in [*hide, *_PRIVATE] if os.path.isdir(h)]
     keep = [k for k in keep if os.path.exists(k)]
     outer = sorted(h for h in hide if not any(_inside(h, o) and h != o for o in hide))
-    for root in outer:
-        stage = tempfile.mkdtemp(prefix="flowcourse-stage-")
+    # originals stay reachable through a staging tmpfs outside every hidden tree until the binds are done
+    staging = next(d for d in ("/mnt", "/media", "/srv", "/opt", "/boot")
+                   if os.path.isdir(d) and not any(_inside(d, h) or _inside(h, d) for h in [*outer, *keep]))
+    _tmpfs(staging, "700")
+    for n, root in enumerate(outer):
+        stage = os.path.join(staging, str(n))
+        os.mkdir(stage)
         _mount(root, stage, None, _MS_BIND | _MS_REC)
-        _tmpfs(root)
+        _tmpfs(root, "1777" if root in _PRIVATE else "755")
         for k in sorted((k for k in keep if _inside(k, root)), key=len):
             if any(_inside(k, other) and k != other for other in keep if _inside(other, root)):
                 continue  # already visible through an enclosing kept path
-            target, source = k, os.path.join(stage, os.path.relpath(k, root))
+            source = os.path.join(stage, os.path.relpath(k, root))
             if os.path.isdir(source):
-                os.makedirs(target, exist_ok=True)
+                os.makedirs(k, exist_ok=True)
             else:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                Path(target).touch()
-            _bind_readonly(source, target)
-        _check(_libc.umount2(stage.encode(), _MNT_DETACH), f"umount {stage}")
-        os.rmdir(stage)
+                os.makedirs(os.path.dirname(k), exist_ok=True)
+                Path(k).touch()
+            _bind_readonly(source, k)
+    _check(_libc.umount2(staging.encode(), _MNT_DETACH), f"umount {staging}")
     for h in hide:  # hidden folders inside kept ones (the answer key inside the package)
-        if h not in outer and os.path.isdir(h) and any(_inside(h, k) for k in keep):
+        if h not in outer and any(_inside(h, k) for k in keep):
             _tmpfs(h)
-    for private in ("/tmp", "/dev/shm"):
-        if os.path.isdir(private):
-            _tmpfs(private, "1777")
 
 
 def _set_limits(policy: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -70,7 +70,8 @@ class Check:
     case-insensitively, numbers within the tolerances). ``protocol(obj, **inputs)``, when given, says
     how to exercise a class or stateful object; the judge applies the same protocol to the reference.
     Outputs match when :math:`|y - \hat y| \le \mathrm{atol} + \mathrm{rtol}\,|\hat y|` elementwise
-    and the shapes agree. ``time_limit`` bounds one case in seconds.
+    and the shapes agree. ``time_limit`` bounds one case in seconds. ``outputs`` names the elements of a
+    returned tuple for messages, e.g. ``("x", "log-det")``.
     """
 
     name: str
@@ -81,7 +82,7 @@ class Check:
     rtol: float = 1e-5
     protocol: Callable[..., Any] | None = None
     time_limit: float = 5.0
-    about: str = field(default="", compare=False)
+    outputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -93,6 +94,7 @@ class Check:
             )
         object.__setattr__(self, "cases", _tuple_of(self.cases, Case, "cases"))
         object.__setattr__(self, "mistakes", _tuple_of(self.mistakes, Mistake, "mistakes"))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
         labels = [case.label for case in self.cases]
         if len(set(labels)) != len(labels):
             raise ValueError(f"check {self.name!r}: case labels must be unique, got {labels}")

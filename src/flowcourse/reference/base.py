@@ -5,7 +5,7 @@ Every layer is a :class:`Flow`, a ``torch.nn.Module`` with
 
 * ``forward(z) -> (x, log|det ∂f/∂z|)`` — the base→data direction, used for sampling;
 * ``inverse(x) -> (z, log|det ∂f⁻¹/∂x|)`` — the data→base direction, used for density
-  evaluation; layers whose inverse has no closed form (planar, radial, Sylvester) raise
+  evaluation; layers whose inverse has no closed form (planar with tanh, Sylvester) raise
   :class:`NoClosedFormInverse`.
 
 Both log-determinants have shape ``(batch,)``: they are summed over every event dimension and never
@@ -51,7 +51,7 @@ __all__ = [
 
 
 class NoClosedFormInverse(NotImplementedError):
-    """Raised by ``inverse`` of a layer whose inverse has no closed form (planar, radial, Sylvester)."""
+    """Raised by ``inverse`` of a layer whose inverse has no closed form (planar with tanh, Sylvester)."""
 
 
 def check_batch(x: Tensor, event_shape: Sequence[int] | None = None, name: str = "z") -> Tensor:

@@ -17,7 +17,7 @@ Every map here goes base→data, :math:`x = f(z)`, :math:`z \sim q`, and the flo
    :math:`\dim \operatorname{span}\{\nabla_z L(z) : z \in \mathbb{R}^d\} \le M`: every gradient lies in
    :math:`\operatorname{span}(B_1, \dots, B_K)` because :math:`J_{f_j}^\top = I + B_j D_j A_j^\top` maps
    that span into itself (:func:`log_det_term`, :func:`gradient_rank`, :func:`topology_rank_experiment`).
-   With :math:`M < d`, even two Gaussians can fail this condition.
+   With :math:`M < d` the condition can fail even between two Gaussians.
 3. **ReLU** :math:`h`: **a pointwise condition.** Then :math:`f` is piecewise linear, and at almost every
    :math:`z`, with :math:`C = J_f(z)`, :math:`C^\top \nabla \log p(f(z)) = \nabla \log q(z)`
    (:func:`pointwise_condition_residual`). The residual equals :math:`\nabla_z L(z)`, which vanishes because
@@ -68,6 +68,8 @@ from torch.distributions import Categorical, MixtureSameFamily, Normal
 
 from flowcourse.jacobian import batch_jacobian
 from flowcourse.reference.base import Flow, FlowDistribution, FlowSequence, StandardNormal, check_batch
+from flowcourse.reference.planar import ACTIVATIONS, Planar, planar_activation
+from flowcourse.reference.sylvester import sylvester_forward
 
 __all__ = [
     "relu_planar_1d",
@@ -87,7 +89,6 @@ __all__ = [
     "topology_rank_experiment",
     "pointwise_condition_residual",
     "gaussian_kl",
-    "TanhPlanar",
     "depth_experiment",
 ]
 
@@ -132,7 +133,7 @@ def relu_planar_1d(z: Tensor, u: Scalar, w: Scalar, b: Scalar) -> tuple[Tensor, 
 
     Returns ``(x, logdet)`` with shapes ``(batch, 1)`` and ``(batch,)``.
 
-    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*, sec. 3.
+    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*.
 
     Raises:
         ValueError: ``1 + u*w <= 0`` (not invertible), a non-scalar parameter, or ``z`` not ``(batch, 1)``.
@@ -265,9 +266,10 @@ def piecewise_linear_transport(
     The two unbounded tail pieces get the slope that also maps the bin's median to the target bin's median,
     e.g. :math:`s_0 = \frac{x_1 - F^{-1}(1/2N)}{z_1 - \Phi^{-1}(1/2N)}`.
 
-    Returns ``(z_knots, x_knots, slopes)`` of lengths :math:`N-1, N-1, N` in float64.
+    Returns ``(z_knots, x_knots, slopes)`` of lengths :math:`N-1, N-1, N` in float64. From samples instead of
+    a formula, ``target_icdf = lambda a: torch.quantile(samples.double(), a)`` serves.
 
-    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*, thm. 2.
+    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*.
     """
     if isinstance(n_pieces, bool) or not isinstance(n_pieces, int) or n_pieces < 2:
         raise ValueError(f"n_pieces must be an int >= 2, got {n_pieces!r}")
@@ -306,7 +308,7 @@ def piecewise_gaussian_layers(
     Each layer adds one slope change at a point that earlier layers have already moved onto its target knot;
     all :math:`1 + uw` are ratios of positive slopes, so every layer is invertible.
 
-    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*, thm. 2.
+    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*.
 
     >>> layers = piecewise_gaussian_layers(quantile_function(two_gaussians_1d().cdf), 50)
     >>> len(layers), layers[0][1]
@@ -400,7 +402,7 @@ def piecewise_gaussian_tv(
     ``n_grid`` points over ``bounds``. Measured here: 0.0239 with 50 layers and 0.0050 with 300 (TV
     falls roughly like :math:`1/N`); the seed's figure shows the same two depths.
 
-    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*, fig. 2.
+    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*.
     """
     target = two_gaussians_1d() if target is None else target
     flow = piecewise_gaussian_flow(quantile_function(target.cdf), n_layers)
@@ -427,7 +429,7 @@ def log_det_term(
     log-densities of shape ``(batch,)``. If :math:`p = f_\# q` exactly, the change of variables gives
     :math:`L(z) = -\log|\det J_f(z)|`; any other :math:`p` makes :math:`L` differ from that.
 
-    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*, sec. 4.
+    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*.
 
     >>> from flowcourse.reference.base import StandardNormal
     >>> q = StandardNormal(1).double()
@@ -459,18 +461,13 @@ def gradient_rank(grads: Tensor, rtol: float = 1e-8) -> int:
     return int((s > rtol * s[0]).sum())
 
 
-_ACTIVATIONS: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
-    "tanh": (torch.tanh, lambda a: 1 - torch.tanh(a) ** 2),
-    "relu": (torch.relu, lambda a: (a > 0).to(a.dtype)),
-}
-
-
 class SylvesterStack(Flow):
     r"""A stack of Sylvester layers :math:`f_k(z) = z + A_k h(B_k^\top z + b_k)`, base→data.
 
     :math:`A_k, B_k \in \mathbb{R}^{d\times m_k}`, :math:`b_k \in \mathbb{R}^{m_k}`, :math:`M = \sum_k m_k`
-    neurons in total (:math:`m_k = 1` is a planar layer), :math:`h \in \{\tanh, \mathrm{ReLU}\}`. Each log-det
-    comes from Sylvester's identity,
+    neurons in total (:math:`m_k = 1` is a planar layer), :math:`h` one of
+    :data:`flowcourse.reference.planar.ACTIVATIONS` (tanh, ReLU, leaky ReLU). Each layer is lesson 06's
+    :func:`~flowcourse.reference.sylvester.sylvester_forward`, its log-det from Sylvester's identity,
 
     .. math::
         \log|\det J_{f_k}(z)| = \log\left|\det\big(I_{m_k} + \operatorname{diag} h'(B_k^\top z + b_k)\,
@@ -494,8 +491,8 @@ class SylvesterStack(Flow):
         self, A: Sequence[Tensor], B: Sequence[Tensor], b: Sequence[Tensor], activation: str = "tanh"
     ) -> None:
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if not len(A) == len(B) == len(b) or not A:
             raise ValueError(
                 f"A, B and b must be non-empty lists of one length, got {len(A)}, {len(B)}, {len(b)}"
@@ -550,13 +547,10 @@ class SylvesterStack(Flow):
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(x, log|det ∂x/∂z|)``, applying layer 1 first."""
         check_batch(z, (self.dim,))
-        h, dh = _ACTIVATIONS[self.activation]
         logdet = z.new_zeros(z.shape[0])
         for A, B, b in zip(self.A, self.B, self.b, strict=True):
-            pre = z @ B + b
-            core = torch.eye(B.shape[1], dtype=z.dtype) + dh(pre).unsqueeze(2) * (B.T @ A)
-            logdet = logdet + torch.linalg.slogdet(core).logabsdet
-            z = z + h(pre) @ A.T
+            z, ld = sylvester_forward(z, A, B, b, self.activation)
+            logdet = logdet + ld
         return z, logdet
 
     def fixed_point_inverse(self, x: Tensor, iters: int = 200) -> Tensor:
@@ -566,11 +560,10 @@ class SylvesterStack(Flow):
         Converges like :math:`\lambda^{iters}` for contraction factor :math:`\lambda`; differentiable.
         """
         check_batch(x, (self.dim,), name="x")
-        h, _ = _ACTIVATIONS[self.activation]
         for A, B, b in zip(reversed(self.A), reversed(self.B), reversed(self.b), strict=True):
             z = x
             for _ in range(iters):
-                z = x - h(z @ B + b) @ A.T
+                z = x - planar_activation(z @ B + b, self.activation)[0] @ A.T
             x = z
         return x
 
@@ -601,7 +594,7 @@ def topology_rank_experiment(
     points lies in :math:`\operatorname{span}(B_1, \dots, B_K)`, so the rank is at most :math:`M` and, at
     random parameters with :math:`d > M` and enough points, equal to :math:`M`.
 
-    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*, thm. 3.
+    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*.
 
     >>> topology_rank_experiment(6, [1, 1, 1])
     3
@@ -632,7 +625,7 @@ def pointwise_condition_residual(
     near almost every :math:`z`, the log-det is locally constant, and the residual is 0 (up to the accuracy of
     ``log_p``); with a smooth :math:`h` it is not, and with a :math:`p \ne f_\# q` it need not be.
 
-    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*, thm. 4.
+    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*.
 
     >>> q = StandardNormal(2).double()
     >>> shift = lambda v: v + 1.0
@@ -671,43 +664,11 @@ def gaussian_kl(var_q: float, var_p: float, d: int = 1) -> float:
     return d * (0.5 * math.log(var_p / var_q) + var_q / (2 * var_p) - 0.5)
 
 
-class TanhPlanar(Flow):
-    r"""A trainable planar layer :math:`x = z + \hat u \tanh(w^\top z + b)`, base→data (for the depth runs).
-
-    :math:`\hat u = u + \big(m(w^\top u) - w^\top u\big)\frac{w}{\|w\|^2}` with
-    :math:`m(a) = -1 + \operatorname{softplus}(a)` keeps :math:`w^\top\hat u > -1`, so the layer stays
-    invertible while training; :math:`\log|\det J| = \log|1 + \tanh'(w^\top z + b)\,w^\top\hat u|`. No
-    closed-form inverse. (Lesson 05's :mod:`flowcourse.reference.planar` is the full treatment.)
-
-    References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*, appendix A.1.
-    """
-
-    def __init__(self, d: int, generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        self.u = nn.Parameter(0.1 * torch.randn(d, generator=generator))
-        self.w = nn.Parameter(0.1 * torch.randn(d, generator=generator))
-        self.b = nn.Parameter(torch.zeros(()))
-
-    def u_hat(self) -> Tensor:
-        r""":math:`\hat u`, the invertible reparametrisation of :math:`u`."""
-        wu = self.w @ self.u
-        m = -1 + torch.nn.functional.softplus(wu)
-        return self.u + (m - wu) * self.w / (self.w @ self.w)
-
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(x, log|det ∂x/∂z|)`` by the matrix determinant lemma."""
-        u = self.u_hat()
-        pre = z @ self.w + self.b
-        x = z + torch.tanh(pre).unsqueeze(1) * u
-        logdet = torch.log((1 + (1 - torch.tanh(pre) ** 2) * (self.w @ u)).abs())
-        return x, logdet
-
-
 def depth_experiment(
     K: int,
     d: int = 8,
     *,
-    steps: int = 500,
+    steps: int = 300,
     batch_size: int = 256,
     lr: float = 5e-2,
     seed: int = 0,
@@ -716,9 +677,10 @@ def depth_experiment(
 ) -> float:
     r"""Reverse-KL fit of :math:`\mathcal N(0, 4I_d)` from :math:`q = \mathcal N(0, I_d)` by planar layers.
 
-    Trains a :class:`TanhPlanar` stack with :func:`flowcourse.training.fit_reverse_kl` and returns the
-    Monte-Carlo estimate of :math:`\mathrm{KL}(q_\theta\|p) = \mathbb{E}_{q_\theta}[\log q_\theta - \log p]`
-    on ``n_eval`` fresh samples (nats). Each layer can stretch about one direction, so the result stays near
+    Trains ``K`` tanh :class:`~flowcourse.reference.planar.Planar` layers (with :math:`\hat u`, so invertible
+    throughout) by :func:`flowcourse.training.fit_reverse_kl` and returns the Monte-Carlo estimate of
+    :math:`\mathrm{KL}(q_\theta\|p) = \mathbb{E}_{q_\theta}[\log q_\theta - \log p]` on ``n_eval`` fresh
+    samples (nats). Each layer can stretch about one direction, so the result stays near
     :math:`(d - K)\,` :func:`gaussian_kl` ``(1, 4)`` :math:`\approx 0.318\,(d - K)` for :math:`K \le d`
     (slightly above it: a :math:`\tanh` layer only approaches a linear stretch as :math:`w \to 0`,
     :math:`u \to \infty`).
@@ -729,8 +691,10 @@ def depth_experiment(
 
     if isinstance(K, bool) or not isinstance(K, int) or K < 0:
         raise ValueError(f"K must be a non-negative int, got {K!r}")
-    g = torch.Generator().manual_seed(seed)
-    dist = FlowDistribution(FlowSequence(*(TanhPlanar(d, g) for _ in range(K))), StandardNormal(d))
+    with torch.random.fork_rng():  # seeds the initialisation without touching the caller's generator
+        torch.manual_seed(seed)
+        flow = FlowSequence(*(Planar(d, "tanh") for _ in range(K)))
+    dist = FlowDistribution(flow, StandardNormal(d))
     target = Normal(torch.tensor(0.0), torch.tensor(2.0))
 
     def log_target(x: Tensor) -> Tensor:

@@ -25,3 +25,8 @@ quiz_08_q4 = "B"  # flows give exact likelihoods, VAEs a lower bound
 # Lesson 01 — own questions and numeric practice answers
 quiz_01_positive_log_prob = "B"  # a density may exceed 1; only its integral is 1
 practice_3_rotation_logdet = 0.0  # det R(θ) = cos²θ + sin²θ = 1
+
+# Lesson 02 — own questions
+quiz_02_maf_sample_passes = 64  # d MADE passes for sampling, whatever the batch size
+quiz_02_vae_posterior = "B"  # IAF: one-pass sampling, and the sample's log-det comes with it
+quiz_02_leaky_mask = "C"  # output sees its own input: not autoregressive, Σα is not the log-det

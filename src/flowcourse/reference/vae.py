@@ -119,14 +119,15 @@ def _check_rows(name: str, p: object, shape: tuple[int, ...], dtype: torch.dtype
     if p.dtype != dtype:
         raise TypeError(f"{name} must have the dtype of z, {dtype}, got {p.dtype}")
     if tuple(p.shape) != shape:
-        raise ValueError(
-            f"{name} must have shape {shape} (one parameter set per row of z), got {tuple(p.shape)}"
-        )
+        want = tuple("K" if s < 0 else s for s in shape)
+        raise ValueError(f"{name} must have shape {want} (one parameter set per row), got {tuple(p.shape)}")
 
 
 def _per_row_u_hat(u: Tensor, w: Tensor) -> Tensor:
     """:func:`planar_u_hat` applied to each row of ``(..., d)`` parameters."""
     d = w.shape[-1]
+    if u.numel() == 0:  # vmap cannot map over zero rows (K = 0 layers)
+        return u
     return vmap(planar_u_hat)(u.reshape(-1, d), w.reshape(-1, d)).reshape(u.shape)
 
 
@@ -164,12 +165,7 @@ def amortized_planar_forward(z: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tupl
     n, d = z.shape
     for name, p, shape in (("u", u, (n, d)), ("w", w, (n, d)), ("b", b, (n,))):
         _check_rows(name, p, shape, z.dtype)
-    u_hat = _per_row_u_hat(u, w)
-    h, dh = planar_activation((z * w).sum(-1) + b, "tanh")
-    # w^T û = softplus(w^T u) - 1 exactly, so 1 + h' w^T û = (1 - h') + h' softplus(w^T u): a sum of two
-    # non-negative terms, which never rounds to 0 or below as the dot product w·û can in float32.
-    logdet = torch.log((1 - dh) + dh * F.softplus((w * u).sum(-1)))
-    return z + h.unsqueeze(-1) * u_hat, logdet
+    return amortized_planar_flow(z, u.unsqueeze(1), w.unsqueeze(1), b.unsqueeze(1))
 
 
 def amortized_planar_flow(z0: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
@@ -181,7 +177,7 @@ def amortized_planar_flow(z0: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tuple[
 
     Args:
         z0: base samples ``(n, d)``.
-        u, w: per-row parameters ``(n, K, d)``.
+        u, w: raw per-row parameters ``(n, K, d)``.
         b: per-row biases ``(n, K)``.
 
     References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*, eq. (13).
@@ -191,15 +187,23 @@ def amortized_planar_flow(z0: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tuple[
     >>> torch.equal(zK, z0), logdet  # K = 0: the identity
     (True, tensor([0., 0., 0., 0., 0.]))
     """
-    if u.dim() != 3 or w.shape != u.shape or b.shape != u.shape[:2]:
-        raise ValueError(f"need u, w of shape (n, K, d) and b of shape (n, K), got u {tuple(u.shape)}, "
-                         f"w {tuple(w.shape)}, b {tuple(b.shape)}")
-    layers = [partial(_planar_layer, u=u[:, k], w=w[:, k], b=b[:, k]) for k in range(u.shape[1])]
+    check_batch(z0, name="z0")
+    n, d = z0.shape
+    K = u.shape[1] if isinstance(u, Tensor) and u.dim() == 3 else -1
+    for name, p, shape in (("u", u, (n, K, d)), ("w", w, (n, K, d)), ("b", b, (n, K))):
+        _check_rows(name, p, shape, z0.dtype)
+    u_hat = _per_row_u_hat(u, w)  # all K layers in one call
+    w_u = (w * u).sum(-1)
+    layers = [partial(_planar_layer, u_hat=u_hat[:, k], w=w[:, k], b=b[:, k], w_u=w_u[:, k]) for k in range(K)]
     return compose_forward(z0, layers)
 
 
-def _planar_layer(z: Tensor, *, u: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    return amortized_planar_forward(z, u, w, b)
+def _planar_layer(z: Tensor, *, u_hat: Tensor, w: Tensor, b: Tensor, w_u: Tensor) -> tuple[Tensor, Tensor]:
+    h, dh = planar_activation((z * w).sum(-1) + b, "tanh")
+    # w^T û = softplus(w^T u) - 1 exactly, so 1 + h' w^T û = (1 - h') + h' softplus(w^T u): a sum of two
+    # non-negative terms, which never rounds to 0 or below as the dot product w·û can in float32.
+    logdet = torch.log((1 - dh) + dh * F.softplus(w_u))
+    return z + h.unsqueeze(-1) * u_hat, logdet
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
