@@ -19,6 +19,7 @@ from flowcourse.reference.expressivity import (
     piecewise_gaussian_flow,
     piecewise_gaussian_layers,
     piecewise_gaussian_tv,
+    piecewise_linear_layers,
     pointwise_condition_residual,
     pushforward_density_1d,
     quantile_function,
@@ -153,6 +154,35 @@ def test_construction_layers_are_all_invertible_and_increasing(mixture_icdf):
     z = torch.linspace(-6, 6, 5001, dtype=F64).unsqueeze(1)
     x, _ = piecewise_gaussian_flow(mixture_icdf, 300)(z)
     assert bool((x[1:] > x[:-1]).all())
+
+
+@pytest.mark.parametrize("n_pieces, seed", [(2, 0), (5, 1), (12, 2)])
+def test_piecewise_linear_layers_compose_to_the_piecewise_linear_map(n_pieces, seed):
+    g = torch.Generator().manual_seed(seed)
+    x_knots = torch.sort(torch.randn(n_pieces - 1, generator=g, dtype=F64) * 3).values
+    z_knots = torch.sort(torch.randn(n_pieces - 1, generator=g, dtype=F64)).values
+    slopes = torch.empty(n_pieces, dtype=F64).uniform_(0.2, 3.0, generator=g)
+    layers = piecewise_linear_layers(z_knots, x_knots, slopes)
+    assert len(layers) == n_pieces + 1 and all(1 + u * w > 0 for u, w, _ in layers)
+    # the map written down directly: through (z_1, x_1), slope s_k between the k-th and (k+1)-th x-knot
+    s, xk = slopes.numpy(), x_knots.numpy()
+    zk = np.concatenate([[float(z_knots[0])], float(z_knots[0]) + np.cumsum(np.diff(xk) / s[1:-1])])
+    z = np.linspace(-8, 8, 801) + 1e-3
+    expected = np.interp(z, zk, xk)
+    expected = np.where(z < zk[0], xk[0] + s[0] * (z - zk[0]), expected)
+    expected = np.where(z > zk[-1], xk[-1] + s[-1] * (z - zk[-1]), expected)
+    x, _ = FlowSequence(*(ReLUPlanar1d(*p, dtype=F64) for p in layers))(torch.tensor(z).unsqueeze(1))
+    np.testing.assert_allclose(x[:, 0].detach().numpy(), expected, atol=1e-10, rtol=0)
+
+
+def test_piecewise_linear_layers_reject_bad_inputs():
+    one, two = torch.tensor([0.0], dtype=F64), torch.tensor([1.0, 2.0], dtype=F64)
+    with pytest.raises(ValueError, match="slopes must be > 0"):
+        piecewise_linear_layers(one, one, torch.tensor([1.0, 0.0], dtype=F64))
+    with pytest.raises(ValueError, match="N - 1 knots"):
+        piecewise_linear_layers(two, two, two)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        piecewise_linear_layers(two, torch.tensor([1.0, 1.0], dtype=F64), torch.ones(3, dtype=F64))
 
 
 def test_construction_rejects_too_few_layers(mixture_icdf):

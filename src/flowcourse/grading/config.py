@@ -18,9 +18,9 @@ from typing import Any
 __all__ = ["configure", "SANITIZE", "AUTOGRADE", "FEEDBACK"]
 
 _PP = "flowcourse.grading.preprocessors"
-SANITIZE = [f"{_PP}.ScanSubmission", "nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
+SANITIZE = [f"{_PP}.StartRecord", "nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
             "nbgrader.preprocessors.OverwriteKernelspec", f"{_PP}.RestoreTestCells", f"{_PP}.BlankDemoCells",
-            "nbgrader.preprocessors.CheckCellMetadata"]
+            f"{_PP}.ScanSubmission", "nbgrader.preprocessors.CheckCellMetadata"]
 AUTOGRADE = [f"{_PP}.GuardedExecute", f"{_PP}.Judge", "nbgrader.preprocessors.IgnorePattern",
              "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
              "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
@@ -58,6 +58,9 @@ def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse",
     c.GuardedExecute.sandbox_mode = sandbox or env.get("FLOWCOURSE_SANDBOX_MODE", "auto")
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     env["FLOWCOURSE_COURSE_ROOT"] = str(root)
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH when it creates a gradebook
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH", "")]))
     if reference:
         env["FLOWCOURSE_REFERENCE"] = reference
     if check_modules:

@@ -92,6 +92,8 @@ def describe(value: Any, limit: int = 6) -> str:
         return str(value)
     if isinstance(value, str):
         return repr(value[:80])
+    if callable(value) and hasattr(value, "__name__"):
+        return f"the function {value.__name__}"
     return repr(value)[:120]
 
 
@@ -355,7 +357,9 @@ def render_text(title: str, results: Sequence[CheckResult], score: float, points
     lines += [f"  note: {n}" for n in notes]
     for r in results:
         if r.note:
-            lines.append(f"  [{r.name}] {r.note}")
+            lines.append(f"  ✗ [{r.name}] {r.note}")
+            lines.append("      cases not graded: " + "; ".join(f"“{c.label}”" for c in r.cases))
+            continue
         for c in r.cases:
             mark = "✓" if c.passed else "✗"
             lines.append(f"  {mark} [{r.name}] case “{c.label}”" + ("" if c.passed else f": {c.problem}"))
@@ -379,7 +383,10 @@ def render_html(title: str, results: Sequence[CheckResult], score: float, points
     out.append("<ul>")
     for r in results:
         if r.note:
-            out.append(f"<li><code>{e(r.name)}</code>: {e(r.note)}</li>")
+            labels = "; ".join(f"“{c.label}”" for c in r.cases)
+            out.append(f'<li><span style="color:#cf222e">✗</span> <code>{e(r.name)}</code>: {e(r.note)}'
+                       f"<br><small>cases not graded: {e(labels)}</small></li>")
+            continue
         for c in r.cases:
             mark = '<span style="color:#1a7f37">✓</span>' if c.passed else '<span style="color:#cf222e">✗</span>'
             item = f"<li>{mark} <code>{e(r.name)}</code> case “{e(c.label)}”"

@@ -1,9 +1,10 @@
 """nbgrader preprocessors: the grading pipeline that runs the student's notebook and judges it from outside.
 
 Sanitize stage (before any student code runs), replacing nbgrader's defaults in ``nbgrader_config.py``:
-:class:`ScanSubmission` (static scan of the notebook as submitted), nbgrader's ``ClearOutput``,
-``DeduplicateIds``, ``OverwriteKernelspec``, then :class:`RestoreTestCells` (nbgrader's ``OverwriteCells``
-with a working "add missing cells" and a per-process snapshot of the test sources), :class:`BlankDemoCells`.
+:class:`StartRecord`, nbgrader's ``ClearOutput``, ``DeduplicateIds``, ``OverwriteKernelspec``, then
+:class:`RestoreTestCells` (nbgrader's ``OverwriteCells`` with a working "add missing cells" and a
+per-process snapshot of the test sources), :class:`BlankDemoCells`, :class:`ScanSubmission` (static scan
+of the cells that will run as the student wrote them).
 
 Autograde stage: :class:`GuardedExecute` (nbgrader's ``Execute`` in the sandbox, with a per-notebook time
 budget, surviving a dead kernel), :class:`Judge` (replaces each test cell's outputs by the verdict and the
@@ -39,7 +40,7 @@ from flowcourse.grading.scan import scan_notebook
 from flowcourse.grading.spec import KeyRef
 
 __all__ = [
-    "ScanSubmission", "RestoreTestCells", "BlankDemoCells", "GuardedExecute", "Judge", "HideTestSource",
+    "StartRecord", "ScanSubmission", "RestoreTestCells", "BlankDemoCells", "GuardedExecute", "Judge", "HideTestSource",
     "TolerantNotebookExporter", "SandboxKernelManager", "grading_record", "checks_in", "reference_package",
 ]
 
@@ -115,18 +116,31 @@ class TolerantNotebookExporter(NotebookExporter):
 
 # ----------------------------------------------------------------------------------------- sanitize
 
-class ScanSubmission(NbGraderPreprocessor):
-    """Scan the submission as handed in and start a fresh ``flowcourse`` record in its metadata."""
+class StartRecord(NbGraderPreprocessor):
+    """Start a fresh ``flowcourse`` record in the notebook's metadata (whatever the student put there goes)."""
 
     enabled = Bool(True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        nb.metadata[META] = {"events": [], "flags": [], "started": time.time()}
-        unreadable = resources.get("flowcourse_unreadable")
-        if unreadable:
-            nb.metadata[META]["unreadable"] = unreadable
-        flags = scan_notebook(nb, reference_package())
-        nb.metadata[META]["flags"] = [str(f) for f in flags]
+        nb.metadata[META] = {"events": [], "flags": []}
+        if resources.get("flowcourse_unreadable"):
+            nb.metadata[META]["unreadable"] = resources["flowcourse_unreadable"]
+        return nb, resources
+
+
+class ScanSubmission(NbGraderPreprocessor):
+    """Static scan (:mod:`flowcourse.grading.scan`) of the cells that will run as the student wrote them.
+
+    Runs after the read-only cells were restored, so the course's own cells (demo cells may import the
+    answer key) are not flagged; findings go to the record's ``flags`` for the grade report.
+    """
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        trusted = {_cell_name(c, i) for i, c in enumerate(nb.cells) if utils.is_locked(c)}
+        flags = scan_notebook(nb, reference_package(), skip=trusted)
+        _record(nb)["flags"] = [str(f) for f in flags]
         return nb, resources
 
 
@@ -251,6 +265,8 @@ class SandboxKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         cmd, kw = await super()._async_pre_start_kernel(**kw)
+        if "ipykernel_launcher" in cmd:  # the kernel's own log (not the notebook's stderr) would flood the grader's
+            cmd = [*cmd, "--IPKernelApp.log_level=ERROR"]
         policy = sandbox.Policy(**json.loads(self.policy)) if self.policy else sandbox.Policy()
         cwd = kw.get("cwd") or os.getcwd()
         return sandbox.wrapper_command(policy, cmd, cwd=cwd, connection_file=self.connection_file), kw
@@ -377,7 +393,7 @@ class Judge(NbGraderPreprocessor):
         name = _cell_name(cell, index)
         points = float(cell.metadata["nbgrader"].get("points", 0))
         checks = checks_in(cell.source)
-        notes = list(self.events.get(name, []))
+        notes = [e for e in self.events.get(name, []) if not e.startswith("not run")]  # those are the reason
         if _record(nb).get("unreadable"):
             notes.insert(0, f"your notebook file could not be read ({_record(nb)['unreadable']}); it was graded "
                             "as an empty notebook")

@@ -78,6 +78,7 @@ __all__ = [
     "two_gaussians_1d",
     "quantile_function",
     "piecewise_linear_transport",
+    "piecewise_linear_layers",
     "piecewise_gaussian_layers",
     "piecewise_gaussian_flow",
     "pushforward_density_1d",
@@ -289,6 +290,59 @@ def piecewise_linear_transport(
     return z_knots, x_knots, torch.cat([left, inner, right])
 
 
+def piecewise_linear_layers(z_knots: Tensor, x_knots: Tensor, slopes: Tensor) -> list[tuple[float, float, float]]:
+    r"""The :math:`(u, w, b)` of :math:`N + 1` ReLU planar layers composing to a piecewise-linear map
+    (the slope bookkeeping of the construction).
+
+    ``z_knots`` and ``x_knots`` have length :math:`N - 1`, ``slopes`` :math:`s_0, \dots, s_{N-1} > 0`
+    length :math:`N`, as :func:`piecewise_linear_transport` returns them. Applied in list order
+    (base→data):
+
+    * layer 1, :math:`(x_1 - z_1,\ 0,\ 1)`: with :math:`w = 0` a planar layer is the shift
+      :math:`z \mapsto z + u\,\mathrm{ReLU}(b)`, so :math:`z_1` lands on :math:`x_1`;
+    * layer 2, :math:`(1 - s_0,\ -1,\ x_1)`: active left of :math:`x_1`, where the slope becomes
+      :math:`1 + uw = s_0`;
+    * layer :math:`k + 2`, :math:`(s_k / s_{k-1} - 1,\ 1,\ -x_k)` for :math:`k = 1, \dots, N-1`, with
+      :math:`s_{k-1}` read as 1 for :math:`k = 1`: active right of :math:`x_k`, where the slope
+      :math:`s_{k-1}` left by the earlier layers is multiplied by :math:`1 + uw = s_k / s_{k-1}`.
+
+    The kinks sit at the *data-side* knots :math:`x_k` because every earlier layer has already moved the
+    base knot onto its target there; only :math:`z_1` of ``z_knots`` is read (the other base knots are
+    implied by the slopes). Every :math:`1 + uw` is a ratio of positive slopes, so every layer is invertible.
+
+    References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*.
+
+    Raises:
+        ValueError: lengths that are not :math:`N - 1, N - 1, N` with :math:`N \ge 2`, a slope
+            :math:`\le 0`, or ``x_knots`` not strictly increasing.
+
+    >>> layers = piecewise_linear_layers(torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([2.0, 0.5]))
+    >>> layers
+    [(1.0, 0.0, 1.0), (-1.0, -1.0, 1.0), (-0.5, 1.0, -1.0)]
+    """
+    tensors = {"z_knots": z_knots, "x_knots": x_knots, "slopes": slopes}
+    for name, t in tensors.items():
+        if not isinstance(t, Tensor) or t.dim() != 1 or not t.is_floating_point():
+            raise ValueError(f"{name} must be a 1-D floating-point tensor, got {getattr(t, 'shape', type(t))}")
+    n = slopes.shape[0]
+    if n < 2 or z_knots.shape[0] != n - 1 or x_knots.shape[0] != n - 1:
+        raise ValueError(
+            f"need N - 1 knots and N >= 2 slopes, got {z_knots.shape[0]} z-knots, {x_knots.shape[0]} "
+            f"x-knots and {n} slopes"
+        )
+    if not bool((slopes > 0).all()):
+        raise ValueError(f"slopes must be > 0 for an increasing (invertible) map, got {slopes.tolist()}")
+    if not bool((x_knots[1:] > x_knots[:-1]).all()):
+        raise ValueError("x_knots must be strictly increasing")
+    x1 = float(x_knots[0])
+    layers = [(x1 - float(z_knots[0]), 0.0, 1.0), (1.0 - float(slopes[0]), -1.0, x1)]
+    previous = 1.0  # layers 1-2 leave slope 1 right of x_1
+    for k in range(1, n):
+        layers.append((float(slopes[k]) / previous - 1.0, 1.0, -float(x_knots[k - 1])))
+        previous = float(slopes[k])
+    return layers
+
+
 def piecewise_gaussian_layers(
     target_icdf: Callable[[Tensor], Tensor], n_layers: int
 ) -> list[tuple[float, float, float]]:
@@ -316,14 +370,7 @@ def piecewise_gaussian_layers(
     """
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 3:
         raise ValueError(f"n_layers must be an int >= 3 (a shift, a left slope, one knot), got {n_layers!r}")
-    z_knots, x_knots, slopes = piecewise_linear_transport(target_icdf, n_layers - 1)
-    x1 = float(x_knots[0])
-    layers = [(x1 - float(z_knots[0]), 0.0, 1.0), (1.0 - float(slopes[0]), -1.0, x1)]
-    right_slope = 1.0  # layers 1-2 leave slope 1 right of x_1
-    for k in range(1, n_layers - 1):
-        layers.append((float(slopes[k]) / right_slope - 1.0, 1.0, -float(x_knots[k - 1])))
-        right_slope = float(slopes[k])
-    return layers
+    return piecewise_linear_layers(*piecewise_linear_transport(target_icdf, n_layers - 1))
 
 
 def piecewise_gaussian_flow(target_icdf: Callable[[Tensor], Tensor], n_layers: int) -> FlowSequence:

@@ -50,6 +50,8 @@ __all__ = [
     "qr_sylvester_forward",
     "householder_reflect",
     "householder_product",
+    "householder_forward",
+    "householder_inverse",
     "Householder",
     "QRSylvester",
     "OrthogonalSylvester",
@@ -229,6 +231,58 @@ def householder_product(vs: Tensor) -> Tensor:
     return q
 
 
+def _check_reflections(z: Tensor, vs: Tensor) -> None:
+    """Validate ``vs`` ``(K, d)`` with ``K >= 1`` and ``z`` ``(batch, d)`` of the same dtype."""
+    k, d = _matrix_shape("vs", vs)
+    if k < 1:
+        raise ValueError(f"vs must hold at least one reflection vector, got shape {tuple(vs.shape)}")
+    check_batch(z, (d,))
+    _check_param("vs", vs, (k, d), z.dtype)
+
+
+def householder_forward(z: Tensor, vs: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The Householder flow :math:`x = H_K \cdots H_2 H_1 z`, the reflection along ``vs[0]`` applied first.
+
+    .. math::
+        H_k = I - 2\,\frac{v_k v_k^\top}{\lVert v_k\rVert^2}, \qquad
+        \log\left|\det\frac{\partial x}{\partial z}\right| = \sum_k \log|\det H_k| = \sum_k \log|-1| = 0.
+
+    Direction: base→data; returns ``(x, zeros(batch))``. The log-det is exactly 0, never
+    :math:`\log(\det H_k) = \log(-1)`: the *absolute* determinant of a reflection is 1. ``vs`` has shape
+    ``(K, d)``, one non-zero reflection vector per row. Note the order: the flow applies
+    :math:`H_1` first, so its matrix is :math:`H_K \cdots H_1`, the transpose of
+    :func:`householder_product`'s :math:`H_1 \cdots H_K`.
+
+    References: Tomczak & Welling (2016), *Improving Variational Auto-Encoders using Householder Flow*.
+
+    >>> x, ld = householder_forward(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
+    >>> x.round(decimals=4) + 0.0, ld
+    (tensor([[0., 1.]]), tensor([0.]))
+    """
+    _check_reflections(z, vs)
+    for v in vs:
+        z = householder_reflect(z, v)
+    return z, z.new_zeros(z.shape[0])
+
+
+def householder_inverse(x: Tensor, vs: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Undo :func:`householder_forward`: :math:`z = H_1 H_2 \cdots H_K x`, the last reflection undone first.
+
+    Each :math:`H_k` is its own inverse, so :math:`(H_K\cdots H_1)^{-1} = H_1 \cdots H_K`: the same
+    reflections in reverse order (reflections do not commute, so the order matters).
+    Direction: data→base; returns ``(z, zeros(batch))``.
+
+    References: Tomczak & Welling (2016), *Improving Variational Auto-Encoders using Householder Flow*.
+
+    >>> householder_inverse(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0], [1.0, 1.0]]))[0]
+    tensor([[1., 0.]])
+    """
+    _check_reflections(x, vs)
+    for v in vs.flip(0):
+        x = householder_reflect(x, v)
+    return x, x.new_zeros(x.shape[0])
+
+
 class Householder(Flow):
     r"""Reflections :math:`x = H_K \cdots H_1 z`, :math:`H_k = I - 2v_kv_k^\top/\lVert v_k\rVert^2`.
 
@@ -251,16 +305,12 @@ class Householder(Flow):
         self.vs = nn.Parameter(torch.randn(n_reflections, d))
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(x, 0)``, shapes ``(batch, d)`` and ``(batch,)``."""
-        for v in self.vs:
-            z = householder_reflect(z, v)
-        return z, z.new_zeros(z.shape[0])
+        """Return ``(x, 0)``, shapes ``(batch, d)`` and ``(batch,)`` (:func:`householder_forward`)."""
+        return householder_forward(z, self.vs)
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(z, 0)``: the reflections undone from the last to the first."""
-        for v in reversed(self.vs):
-            x = householder_reflect(x, v)
-        return x, x.new_zeros(x.shape[0])
+        """Return ``(z, 0)``: the reflections undone from the last to the first (:func:`householder_inverse`)."""
+        return householder_inverse(x, self.vs)
 
 
 def _check_size(name: str, n: object) -> None:

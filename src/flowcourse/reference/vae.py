@@ -75,8 +75,8 @@ DIGITS_THRESHOLD = 8.0
 def binarize(x: Tensor, threshold: float = DIGITS_THRESHOLD) -> Tensor:
     r"""Binary pixels :math:`\mathbb{1}[x > \text{threshold}]`, flattened to ``(batch, pixels)``.
 
-    The digits' grey levels are 0..16, so the default threshold 8 splits them in half; about 29% of the
-    pixels come out on.
+    The digits' grey levels are 0..16; the default threshold puts levels 9..16 on and 0..8 off, which
+    turns about 29% of the pixels on.
 
     >>> binarize(torch.tensor([[[0.0, 8.0], [9.0, 16.0]]]))
     tensor([[0., 0., 1., 1.]])
@@ -143,6 +143,10 @@ def amortized_planar_forward(z: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tupl
     invertible for every value the encoder outputs. Row :math:`n` gives exactly
     ``planar_forward(z[n:n+1], planar_u_hat(u[n], w[n]), w[n], b[n])``, whose single shared ``(u, w, b)``
     cannot carry one parameter set per example; this is that function batched over the parameters.
+    The log-det is evaluated as :math:`\log\bigl((1 - h') + h' \operatorname{softplus}(w^\top u)\bigr)`
+    (:math:`w^\top\hat u = \operatorname{softplus}(w^\top u) - 1`): in float32 it stays finite down to
+    :math:`w^\top u \approx -100`, where softplus underflows, while the direct
+    :math:`1 + h'\,w^\top\hat u` already rounds to 0 near :math:`w^\top u = -17`.
 
     Args:
         z: points ``(n, d)``.
@@ -200,8 +204,8 @@ def amortized_planar_flow(z0: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tuple[
 
 def _planar_layer(z: Tensor, *, u_hat: Tensor, w: Tensor, b: Tensor, w_u: Tensor) -> tuple[Tensor, Tensor]:
     h, dh = planar_activation((z * w).sum(-1) + b, "tanh")
-    # w^T û = softplus(w^T u) - 1 exactly, so 1 + h' w^T û = (1 - h') + h' softplus(w^T u): a sum of two
-    # non-negative terms, which never rounds to 0 or below as the dot product w·û can in float32.
+    # w^T û = softplus(w^T u) - 1 exactly, so 1 + h' w^T û = (1 - h') + h' softplus(w^T u): two non-negative
+    # terms, which stay positive in float32 long after the dot product w·û has rounded to -1.
     logdet = torch.log((1 - dh) + dh * F.softplus(w_u))
     return z + h.unsqueeze(-1) * u_hat, logdet
 

@@ -42,7 +42,7 @@ TRIANGULAR_CASES = [
     Case("batch of 4 random lower-triangular 5×5 with negative diagonal entries",
          lambda: {"J": _lower((4,), 5, seed=11)}),
     Case("batch (2, 3) of upper-triangular 4×4", lambda: {"J": _lower((2, 3), 4, seed=12).transpose(-1, -2)}),
-    Case("a 1×1 matrix [[−3]]", lambda: {"J": tensor([[-3.0]])}),
+    Case("a batch of two 1×1 matrices, [[−3]] and [[0.5]]", lambda: {"J": tensor([[[-3.0]], [[0.5]]])}),
     Case("large magnitudes: 300×300 lower-triangular, diagonal entries of size ~10³ (det overflows float64)",
          lambda: {"J": _lower((), 300, seed=13, scale=1000.0)}),
 ]
@@ -153,8 +153,7 @@ def _flow_cases(name: str) -> list[Case]:
         Case("d = 3, natural order, batch of 4", lambda: _flow_inputs(name, 4, 3, seed=31)),
         Case("d = 5, order [3, 0, 4, 2, 1], batch of 6", lambda: _flow_inputs(name, 6, 5, seed=32,
                                                                               order=[3, 0, 4, 2, 1])),
-        Case("d = 1 (MAF and IAF coincide: one pass both ways), batch of 2",
-             lambda: _flow_inputs(name, 2, 1, seed=33)),
+        Case("d = 2, reversed order [1, 0], batch of 2", lambda: _flow_inputs(name, 2, 2, seed=33, order=[1, 0])),
         Case("batch of 1, d = 8, reversed order, inputs of size ~5",
              lambda: _flow_inputs(name, 1, 8, seed=34, order=list(range(7, -1, -1)), scale=5.0)),
     ]
@@ -185,7 +184,7 @@ SEQUENTIAL_CASES = [
          lambda: _sequential_inputs(_forward_step, 5, 4, seed=41)),
     Case("IAF density step (z = (x − μ)·e^−α), d = 5, order [2, 0, 4, 1, 3], batch of 3",
          lambda: _sequential_inputs(_inverse_step, 3, 5, seed=42, order=[2, 0, 4, 1, 3])),
-    Case("d = 1: a single pass", lambda: _sequential_inputs(_forward_step, 3, 1, seed=43)),
+    Case("d = 2, IAF density step, batch of 3", lambda: _sequential_inputs(_inverse_step, 3, 2, seed=43)),
     Case("batch of 1, d = 6, reversed order",
          lambda: _sequential_inputs(_forward_step, 1, 6, seed=44, order=[5, 4, 3, 2, 1, 0])),
 ]
@@ -284,6 +283,7 @@ CHECKS = [
         "affine_autoregressive",
         reference="autoregressive.affine_autoregressive",
         cases=_affine_cases("z"),
+        outputs=("x", "the log-det"),
         mistakes=[
             Mistake("α used as the scale",
                     "the scale is e^α (always positive): x = z·e^α + μ, and the log-det is Σ α",
@@ -298,6 +298,7 @@ CHECKS = [
         "affine_autoregressive_inverse",
         reference="autoregressive.affine_autoregressive_inverse",
         cases=_affine_cases("x"),
+        outputs=("z", "the log-det"),
         mistakes=[
             Mistake("shift removed after unscaling",
                     "undo the steps in reverse order: first subtract μ, then divide by e^α: z = (x − μ)·e^−α",
@@ -312,6 +313,7 @@ CHECKS = [
         reference="autoregressive.sequential_inverse",
         cases=SEQUENTIAL_CASES,
         protocol=_with_passes,
+        outputs=("u", "the log-det", "the number of conditioner passes"),
         mistakes=[
             Mistake("one pass from u = 0",
                     "one pass only fixes the first coordinate in the order; repeat u = step(y, *conditioner(u)) "
@@ -336,6 +338,7 @@ CHECKS = [
         reference="autoregressive.maf_forward",
         cases=_flow_cases("z"),
         protocol=_with_passes,
+        outputs=("x", "the log-det", "the number of conditioner passes"),
         mistakes=[
             Mistake("MAF vs IAF direction: MAF sampled in one pass (that is the IAF's forward)",
                     _MAF_SAMPLE_HINT, _flow_as(lambda ref: ref.autoregressive.iaf_forward, "z", lambda d: 1)),
@@ -346,6 +349,7 @@ CHECKS = [
         reference="autoregressive.maf_inverse",
         cases=_flow_cases("x"),
         protocol=_with_passes,
+        outputs=("z", "the log-det", "the number of conditioner passes"),
         mistakes=[
             Mistake("MAF vs IAF direction: MAF density in d passes (that is the IAF's inverse)",
                     "a MAF's μ and α read the data x, which you are given: one conditioner pass gives all of "
@@ -362,6 +366,7 @@ CHECKS = [
         reference="autoregressive.iaf_forward",
         cases=_flow_cases("z"),
         protocol=_with_passes,
+        outputs=("x", "the log-det", "the number of conditioner passes"),
         mistakes=[
             Mistake("MAF vs IAF direction: IAF sampled in d passes (that is the MAF's forward)",
                     "an IAF's μ and α read the base point z, which you are given: one pass, x = z·e^α(z) + μ(z)",
@@ -377,6 +382,7 @@ CHECKS = [
         reference="autoregressive.iaf_inverse",
         cases=_flow_cases("x"),
         protocol=_with_passes,
+        outputs=("z", "the log-det", "the number of conditioner passes"),
         mistakes=[
             Mistake("MAF vs IAF direction: IAF density in one pass (that is the MAF's inverse)",
                     _IAF_DENSITY_HINT, _flow_as(lambda ref: ref.autoregressive.maf_inverse, "x", lambda d: 1)),
