@@ -18,6 +18,8 @@ from flowcourse.reference.sylvester import (
     HouseholderSylvester,
     OrthogonalSylvester,
     TriangularSylvester,
+    householder_forward,
+    householder_inverse,
     householder_product,
     householder_reflect,
     qr_sylvester_forward,
@@ -237,5 +239,58 @@ Z3, I3, V3 = torch.zeros(2, 3), torch.eye(3), torch.ones(3)
     ],
 )
 def test_bad_input_is_named(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the Householder flow as functions (lesson 06 grades these)
+# ---------------------------------------------------------------------------------------------------------
+def explicit_reflections(vs: torch.Tensor) -> list[torch.Tensor]:
+    return [torch.eye(vs.shape[1], dtype=F64) - 2 * torch.outer(v, v) / (v @ v) for v in vs]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_householder_forward_is_hk_to_h1_with_zero_logdet(k):
+    vs = 3.0 * torch.randn(k, 4, dtype=F64)  # not unit vectors: the normalisation must happen inside
+    z = torch.randn(6, 4, dtype=F64)
+    matrix = torch.eye(4, dtype=F64)
+    for H in explicit_reflections(vs):
+        matrix = H @ matrix  # H_1 acts first
+    x, ld = householder_forward(z, vs)
+    torch.testing.assert_close(x, z @ matrix.T)
+    assert ld.shape == (6,)
+    torch.testing.assert_close(ld, torch.zeros(6, dtype=F64), atol=0, rtol=0)
+    torch.testing.assert_close(ld, jacobian_logdet(lambda v: householder_forward(v, vs), z), atol=1e-12, rtol=0)
+    sign = torch.linalg.slogdet(batch_jacobian(lambda v: householder_forward(v, vs), z[:2])).sign
+    torch.testing.assert_close(sign, torch.full((2,), (-1.0) ** k, dtype=F64))  # det = (-1)^K, |det| = 1
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_householder_inverse_undoes_the_last_reflection_first(k):
+    vs = torch.randn(k, 3, dtype=F64)
+    x = torch.randn(5, 3, dtype=F64)
+    z, ld = householder_inverse(x, vs)
+    matrix = torch.eye(3, dtype=F64)
+    for H in explicit_reflections(vs):
+        matrix = matrix @ H  # H_1 H_2 ... H_K
+    torch.testing.assert_close(z, x @ matrix.T)
+    torch.testing.assert_close(householder_forward(z, vs)[0], x)
+    torch.testing.assert_close(ld, torch.zeros(5, dtype=F64), atol=0, rtol=0)
+    if k > 1:  # the forward order does not undo the flow: reflections do not commute
+        assert not torch.allclose(householder_forward(x, vs)[0], z)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda: householder_forward(Z3, torch.ones(0, 3)), ValueError, "at least one"),
+        (lambda: householder_forward(Z3, torch.ones(3)), ValueError, "matrix"),
+        (lambda: householder_forward(Z3, torch.ones(2, 4)), ValueError, r"\('batch', 4\)"),
+        (lambda: householder_inverse(Z3, torch.ones(2, 3, dtype=F64)), TypeError, "dtype of the batch"),
+        (lambda: householder_inverse(Z3, torch.zeros(1, 3)), ValueError, "non-zero"),
+    ],
+)
+def test_householder_flow_bad_input_is_named(call, error, words):
     with pytest.raises(error, match=words):
         call()

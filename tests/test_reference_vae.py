@@ -271,6 +271,8 @@ def test_bad_input_raises_clear_errors():
         elbo(model, x, 0)
     with pytest.raises(ValueError, match="k must be"):
         importance_weighted_log_likelihood(model, x, 0)
+    with pytest.raises(ValueError, match=r"eps must have shape \(S, 3, 2\)"):
+        model.posterior(x, torch.randn(4, 3, 3))
     with pytest.raises(TypeError, match="FlowVAE"):
         elbo(torch.nn.Linear(6, 2), x)
     with pytest.raises(ValueError, match="n_flows"):

@@ -66,7 +66,8 @@ def encode(value: Any, _depth: int = 0) -> dict[str, Any]:
     if isinstance(value, str):
         return {"kind": "str", "value": value[:_MAX_TEXT]}
     if isinstance(value, (tuple, list)) and len(value) <= _MAX_ITEMS:
-        return {"kind": type(value).__name__, "items": [encode(v, _depth + 1) for v in value]}
+        kind = "tuple" if isinstance(value, tuple) else "list"  # namedtuple, torch.Size: plain tuples
+        return {"kind": kind, "items": [encode(v, _depth + 1) for v in value]}
     if isinstance(value, dict) and len(value) <= _MAX_ITEMS and all(isinstance(k, str) for k in value):
         return {"kind": "dict", "items": {k: encode(v, _depth + 1) for k, v in value.items()}}
     return _opaque(value)

@@ -211,6 +211,8 @@ def _generic_tensor(g: Tensor, e: Tensor, atol: float, rtol: float) -> str:
     g, e = g.detach().to(torch.float64), e.detach().to(torch.float64)
     tol = max(atol, 1e-9)
     if g.shape != e.shape:
+        if g.numel() == e.numel() and _close(g.reshape(e.shape), e, tol, rtol):
+            return f"right values in the wrong shape: return shape {tuple(e.shape)} (not {tuple(g.shape)})"
         if g.dim() > e.dim() and tuple(g.shape[: e.dim()]) == tuple(e.shape):
             summed = g.sum(dim=tuple(range(e.dim(), g.dim())))
             if _close(summed, e, tol, rtol):
@@ -222,8 +224,6 @@ def _generic_tensor(g: Tensor, e: Tensor, atol: float, rtol: float) -> str:
                 return f"summed over the batch as well: return one value per sample, shape {tuple(e.shape)}"
             if _close(v, e.mean(), tol, rtol):
                 return f"averaged over the batch: return one value per sample, shape {tuple(e.shape)}"
-        if g.numel() == e.numel() and _close(g.reshape(e.shape), e, tol, rtol):
-            return f"right values in the wrong shape: return shape {tuple(e.shape)} (not {tuple(g.shape)})"
         if g.dim() == 2 and e.dim() == 2 and g.shape == e.shape[::-1] and _close(g.T, e, tol, rtol):
             return "the result is transposed"
         return ""

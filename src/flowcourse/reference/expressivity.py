@@ -302,9 +302,10 @@ def piecewise_linear_layers(z_knots: Tensor, x_knots: Tensor, slopes: Tensor) ->
       :math:`z \mapsto z + u\,\mathrm{ReLU}(b)`, so :math:`z_1` lands on :math:`x_1`;
     * layer 2, :math:`(1 - s_0,\ -1,\ x_1)`: active left of :math:`x_1`, where the slope becomes
       :math:`1 + uw = s_0`;
-    * layer :math:`k + 2`, :math:`(s_k / s_{k-1} - 1,\ 1,\ -x_k)` for :math:`k = 1, \dots, N-1`, with
-      :math:`s_{k-1}` read as 1 for :math:`k = 1`: active right of :math:`x_k`, where the slope
-      :math:`s_{k-1}` left by the earlier layers is multiplied by :math:`1 + uw = s_k / s_{k-1}`.
+    * layer :math:`k + 2`, :math:`(s_k / r_k - 1,\ 1,\ -x_k)` for :math:`k = 1, \dots, N-1`, where
+      :math:`r_1 = 1` and :math:`r_k = s_{k-1}` for :math:`k \ge 2` is the slope the earlier layers left
+      right of :math:`x_k`: active right of :math:`x_k`, where it multiplies that slope by
+      :math:`1 + uw = s_k / r_k`.
 
     The kinks sit at the *data-side* knots :math:`x_k` because every earlier layer has already moved the
     base knot onto its target there; only :math:`z_1` of ``z_knots`` is read (the other base knots are

@@ -30,3 +30,35 @@ practice_3_rotation_logdet = 0.0  # det R(θ) = cos²θ + sin²θ = 1
 quiz_02_maf_sample_passes = 64  # d MADE passes for sampling, whatever the batch size
 quiz_02_vae_posterior = "B"  # IAF: one-pass sampling, and the sample's log-det comes with it
 quiz_02_leaky_mask = "C"  # output sees its own input: not autoregressive, Σα is not the log-det
+
+# Lesson 07 — expressive power (own questions; the seeds' quiz has none on this topic)
+quiz_07_pwc_invertible = "B"  # no step function is injective: the invertible subset is empty
+quiz_07_tv_definition = "A"  # T_ε uses the total VARIATION ½∫|p − q| (the seed's "total variance" is a slip)
+quiz_07_one_dimension = "B"  # 1-D ReLU planar flows approximate (Q2), error → 0 with more layers
+quiz_07_householder_stack = "A"  # reflections are orthogonal: N(0, I) is mapped to itself exactly
+quiz_07_depth_bound = "B"  # there exist (q, p) needing Ω̃(d^κ) layers: a necessary depth, not a sufficient one
+quiz_07_relu_peaks = "A"  # Cᵀ∇log p(f(z₀)) = ∇log q(z₀) = 0 and C invertible: f(z₀) is a critical point of p
+quiz_07_sylvester_rank_bound = 6  # M = 2 + 1 + 3 neurons bounds dim span{∇L}, whatever d = 10
+
+# Lesson 06 — Sylvester and Householder flows (own questions; the seeds' pitfall on volume-preserving flows)
+quiz_06_identity_test = "B"  # a log-det test at initialisation cannot see errors that grow with the parameters
+quiz_06_householder_training = "C"  # reflections on N(0, I): the model stays N(0, I), zero gradient
+quiz_06_cost = "D"  # Sylvester's identity: an m x m determinant per sample, O(m^3)
+quiz_06_orthogonal_m = "A"  # at most d orthonormal columns in R^d
+quiz_06_det_three_reflections = -1.0  # det H = -1 for each reflection, (-1)^3
+
+# Lesson 05 — planar and radial flows
+worked_05_logdet_raw_u = 0.580229  # log(1 + sech²(-0.5)), the seeds' worked example 3 (0.580), raw u
+worked_05_logdet_u_hat = 0.220230  # log(1 + sech²(-0.5)·m(1)), m(1) = -1 + log(1 + e): same inputs with û
+quiz_05_fold = "B"  # wᵀu = -2 < -1: a ↦ a - 2 tanh(a) decreases near 0, the layer folds
+quiz_05_cost = "C"  # matrix determinant lemma: planar log-det in O(d)
+quiz_05_reverse_kl = "A"  # reverse KL needs only x = f(z) and log|det ∂f/∂z|: the forward direction
+quiz_05_radial_beta = "B"  # β < -α: the radius map decreases near z0, the layer folds through the centre
+quiz_05_mode_seeking = "A"  # reverse KL is mode-seeking: a missed mode costs little, mass off p costs a lot
+
+# Lesson 03 — own questions and numeric answers
+quiz_03_same_mask = "C"  # every layer keeps x_1 = z_1: the model's x_1 marginal stays N(0, 1)
+quiz_03_inverse_passes = "D"  # one conditioner pass: (log s, t) come from x_a = z_a, never inverted
+quiz_03_nice = "A"  # additive coupling bends the Gaussian but p_X(f(z)) = p_Z(z): the peak stays 1/(2π)
+quiz_03_nice_peak = 0.15915494309189535  # 1/(2π): a volume-preserving flow keeps the 2-D base's peak density
+quiz_03_nats_per_dim = -1.18  # −2.36 nats per 2-D point / d = 2

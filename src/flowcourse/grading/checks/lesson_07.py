@@ -88,21 +88,21 @@ _INVALID_HINT = ("with 1 + uw ≤ 0 the layer is not invertible (slope ≤ 0 on 
 
 
 def _random_layers(seed: int, n: int) -> list[tuple[float, float, float]]:
-    """``n`` invertible layers with 1 + uw in (0.25, 3), kinks within reach of the data."""
-    w = randn(n, seed=seed)
-    slope = rand(n, seed=seed + 1, low=0.25, high=3.0)
-    b = randn(n, seed=seed + 2)
+    """``n`` invertible layers with 1 + uw in (0.4, 2.5), |w| in (0.5, 1.5): kinks within reach of the data."""
+    w = torch.sign(randn(n, seed=seed)) * rand(n, seed=seed + 3, low=0.5, high=1.5)
+    slope = rand(n, seed=seed + 1, low=0.4, high=2.5)
+    b = 0.7 * randn(n, seed=seed + 2)
     return [(float((slope[i] - 1) / w[i]), float(w[i]), float(b[i])) for i in range(n)]
 
 
 _PUSHFORWARD_CASES = [
     Case("one shift layer (u, w, b) = (1, 0, 2): N(2, 1)",
          lambda: {"layers": [(1.0, 0.0, 2.0)], "xs": torch.linspace(-3, 6, 19, dtype=torch.float64)}),
-    Case("two layers: split at 0 and stretch the right half by 2, then squeeze left of -0.5",
-         lambda: {"layers": [(1.0, 1.0, 0.0), (-0.6, -1.0, -0.5)],
+    Case("two layers: split at 0 and stretch the right half by 2, then squeeze right of 0.5 by 0.4",
+         lambda: {"layers": [(1.0, 1.0, 0.0), (-0.6, 1.0, -0.5)],
                   "xs": torch.linspace(-4, 5, 37, dtype=torch.float64)}),
     Case("five random layers on 50 points", lambda: {"layers": _random_layers(81, 5),
-                                                    "xs": randn(50, seed=82) * 3}),
+                                                    "xs": randn(50, seed=82) * 2}),
     Case("a single point, three random layers", lambda: {"layers": _random_layers(83, 3),
                                                         "xs": tensor([0.37])}),
 ]
@@ -495,9 +495,9 @@ CHECKS = [
         protocol=_composed,
         outputs=("the composed map at 61 probe points", "the number of layers"),
         mistakes=[
-            Mistake("slope bookkeeping: u = s_k - 1 instead of s_k/s_(k-1) - 1",
-                    "right of x_k the earlier layers have already set the slope to s_(k-1); a layer MULTIPLIES "
-                    "the slope by 1 + uw, so 1 + uw must be s_k/s_(k-1)",
+            Mistake("slope bookkeeping: u = s_k - 1 instead of s_k/r_k - 1",
+                    "right of x_k the earlier layers have already set the slope to r_k (s_(k-1), or 1 at the first "
+                    "knot); a layer MULTIPLIES the slope on its active side by 1 + uw, so 1 + uw must be s_k/r_k",
                     lambda ref, kw: _bookkeeping(kw, ratio=False)),
             Mistake("kinks at the base knots z_k instead of the data knots x_k",
                     "layer k + 2 acts on points the earlier layers have already moved: z_k is at x_k by then, "
