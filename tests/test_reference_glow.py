@@ -18,6 +18,7 @@ from flowcourse.reference.glow import (
     Glow,
     Invertible1x1Conv,
     LUInvertible1x1Conv,
+    Sigmoid,
     Squeeze,
     Unsqueeze,
     actnorm_init,
@@ -74,6 +75,20 @@ def images(*shape: int) -> torch.Tensor:
 )
 def test_layer_matches_autograd(flowcheck, make, shape):
     flowcheck(randomize(make()), images(*shape))
+
+
+def test_sigmoid_preprocessing_matches_autograd(flowcheck):
+    flowcheck(Sigmoid(0.05), images(3, 1, 2, 2) * 3)
+    layer = Sigmoid(0.01).double()
+    x = torch.rand(4, 1, 4, 4, dtype=D64)  # dequantised pixels in [0, 1)
+    z, logdet = layer.inverse(x)
+    y = 0.01 + 0.98 * x
+    torch.testing.assert_close(z, torch.log(y / (1 - y)))
+    torch.testing.assert_close(logdet, jacobian_logdet(layer.inverse, x))
+    with pytest.raises(ValueError, match="x must lie in"):
+        Sigmoid(0.0).inverse(torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="alpha"):
+        Sigmoid(0.5)
 
 
 def test_channel_coupling_with_odd_channels(flowcheck):

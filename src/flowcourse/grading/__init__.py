@@ -6,7 +6,7 @@ A hidden test cell holds one line, ``check("planar_logdet", planar_logdet)``. In
 :func:`check` only builds each case's inputs from the spec, calls the student's object (exceptions and a
 time limit per case) and displays the outputs as *evidence* (MIME type
 ``application/vnd.flowcourse.evidence+json``). It computes no verdict. After nbgrader has executed the
-notebook, the :class:`~flowcourse.grading.nbgrader.Judge` preprocessor — in the grading process, where the
+notebook, the :class:`~flowcourse.grading.preprocessors.Judge` preprocessor — in the grading process, where the
 student's code never ran — reads which checks each test cell runs from the *trusted* cell source, rebuilds
 the inputs, computes the answer key's outputs, compares them case by case and replaces the cell's outputs
 with a message and the score (``points × passed / total``) that nbgrader records. Patching ``torch``, this
@@ -71,9 +71,11 @@ Adding a check (lesson writers)
 
 Modules: :mod:`~flowcourse.grading.spec` (Case, Check, Mistake), :mod:`~flowcourse.grading.kernel` (check),
 :mod:`~flowcourse.grading.evidence` (encoding), :mod:`~flowcourse.grading.checks` (registry),
-:mod:`~flowcourse.grading.judge` (trusted comparison and messages), :mod:`~flowcourse.grading.nbgrader`
-(preprocessors), :mod:`~flowcourse.grading.sandbox` (kernel isolation), :mod:`~flowcourse.grading.scan`
-(static scan), :mod:`~flowcourse.grading.selfcheck` (reference-free checks for students),
+:mod:`~flowcourse.grading.judge` (trusted comparison and messages), :mod:`~flowcourse.grading.preprocessors`
+(the nbgrader pipeline), :mod:`~flowcourse.grading.config` (``nbgrader_config.py``),
+:mod:`~flowcourse.grading.sandbox` (kernel isolation), :mod:`~flowcourse.grading.scan` (static scan),
+:mod:`~flowcourse.grading.selfcheck` (reference-free checks for students), :mod:`~flowcourse.grading.studentcheck`
+(``flowcourse check``), :mod:`~flowcourse.grading.sampleclass` (the sample class),
 :mod:`~flowcourse.grading.pipeline` (what the CLI runs).
 """
 

@@ -72,8 +72,8 @@ def describe(value: Any, limit: int = 6) -> str:
     if isinstance(value, Tensor):
         flat = value.detach().reshape(-1)
         shape = tuple(value.shape)
-        if value.is_floating_point() or value.is_complex():
-            vals = [_num(float(v)) for v in flat[:limit]] if not value.is_complex() else [str(v.item()) for v in flat[:limit]]
+        if value.is_floating_point():
+            vals = [_num(float(v)) for v in flat[:limit]]
         else:
             vals = [str(v.item()) for v in flat[:limit]]
         more = ", …" if flat.numel() > limit else ""

@@ -154,10 +154,12 @@ def _run(fn: Callable, tasks: list, root: Path, workers: int, desc: str, progres
     return results
 
 
-def _submissions(root: Path, only: Iterable[str] | None) -> list[tuple[str, str]]:
+def _submissions(root: Path, only: Iterable[str] | None, students: Iterable[str] | None) -> list[tuple[str, str]]:
     known = set(lessons(root))
     tasks = []
     for student in sorted(p for p in (root / "submitted").glob("*") if p.is_dir()):
+        if students is not None and student.name not in students:
+            continue
         for lesson in sorted(p.name for p in student.iterdir() if p.is_dir() and p.name in known):
             if only is None or lesson in only:
                 tasks.append((lesson, student.name))
@@ -181,7 +183,7 @@ def _snapshot(root: Path) -> dict:
 
 
 def grade(root: str | os.PathLike, *, workers: int = 2, lessons_only: Sequence[str] | None = None,
-          progress: bool = True) -> list[Row]:
+          students: Sequence[str] | None = None, progress: bool = True) -> list[Row]:
     """Autograde every submission in ``submitted/`` (nbgrader ``autograde``), ``workers`` at a time.
 
     A submission nbgrader cannot grade at all (e.g. the notebook was renamed) gets 0 for every test of the
@@ -190,7 +192,7 @@ def grade(root: str | os.PathLike, *, workers: int = 2, lessons_only: Sequence[s
     from nbgrader.api import Gradebook
 
     root = Path(root).resolve()
-    tasks = _submissions(root, lessons_only)
+    tasks = _submissions(root, lessons_only, students)
     db_url = _db_url(root)
     with Gradebook(db_url) as gb:  # one writer creates every student before the workers start
         for student in sorted({s for _, s in tasks}):

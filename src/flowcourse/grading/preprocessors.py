@@ -23,13 +23,13 @@ import time
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
-from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import DeadKernelError
 from traitlets import Bool, Integer, Unicode
 
 from flowcourse.grading import sandbox
@@ -344,6 +344,12 @@ class GuardedExecute(Execute):
                              "ended the process)")
             _event(self.nb, name, "the kernel died while running this cell")
             return cell, resources
+        except CellTimeoutError:  # interrupted but still busy: nothing later can run in this kernel
+            name = _cell_name(cell, index)
+            self._stopped = (f"cell {name} ran past the time limit and the kernel did not respond to the "
+                             "interrupt (a loop that ignores KeyboardInterrupt?)")
+            _event(self.nb, name, "this cell ran past the time limit and could not be interrupted")
+            return cell, resources
 
 
 # ----------------------------------------------------------------------------------------- judge
@@ -398,7 +404,8 @@ class Judge(NbGraderPreprocessor):
             notes.insert(0, f"your notebook file could not be read ({_record(nb)['unreadable']}); it was graded "
                             "as an empty notebook")
         if not checks:
-            cell.outputs = [o for o in cell.get("outputs", []) if not (o.output_type == "stream" and o.name == "stderr")]
+            outputs = cell.get("outputs", [])
+            cell.outputs = [o for o in outputs if not (o.output_type == "stream" and o.name == "stderr")]
             return {"cell": name, "points": points, "score": None, "checks": [], "notes": notes}
         payloads: dict[str, list[dict]] = {}
         for output in cell.get("outputs", []):
@@ -422,7 +429,8 @@ class Judge(NbGraderPreprocessor):
                 records, missing = None, self._missing_reason(nb, cell, name)
             else:
                 records = None
-                missing = f"the result of this test appeared {len(found)} times (code in your notebook printed extra results?)"
+                missing = (f"the result of this test appeared {len(found)} times "
+                           "(code in your notebook printed extra results?)")
             try:
                 results.append(judge_check(spec, records, key=self.key, missing=missing))
             except Exception as exc:  # noqa: BLE001 - an answer-key failure must not crash the batch

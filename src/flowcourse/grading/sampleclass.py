@@ -30,7 +30,7 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 
 from flowcourse.grading.checks import find_check
-from flowcourse.grading.preprocessors import checks_in, reference_package
+from flowcourse.grading.preprocessors import reference_package
 
 __all__ = ["Student", "load_sample_class", "materialize", "robustness_students", "expected_points",
            "student_solution_source", "lessons"]

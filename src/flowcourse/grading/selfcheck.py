@@ -117,10 +117,11 @@ def close(value: Any, expected: float | Sequence[float], label: str, *, atol: fl
         err = float((got - want).abs().max())
     except Exception as exc:
         return _report(label, False, f"could not compare {value!r} with {expected!r}: {exc}")
-    shown = got.item() if got.numel() == 1 else got.tolist()
+    shown = _fmt(got.item()) if got.numel() == 1 else got.tolist()
     want_shown = want.item() if want.numel() == 1 else want.tolist()
-    return _report(label, err <= atol, f"{_fmt(shown) if isinstance(shown, float) else shown} "
-                   f"{'≈' if err <= atol else '≠'} {want_shown} (|error| {_fmt(err)} {'≤' if err <= atol else '>'} {atol:g})")
+    ok = err <= atol
+    relation, bound = ("≈", "≤") if ok else ("≠", ">")
+    return _report(label, ok, f"{shown} {relation} {want_shown} (|error| {_fmt(err)} {bound} {atol:g})")
 
 
 def shape(value: Any, expected: Sequence[int], label: str = "shape") -> bool:

@@ -26,6 +26,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from flowcourse.reference.base import Flow, FlowSequence, check_batch
@@ -47,6 +48,7 @@ __all__ = [
     "FactorOut",
     "glow_step",
     "Glow",
+    "Sigmoid",
 ]
 
 
@@ -142,7 +144,7 @@ class ActNorm(Flow):
 
 # ---------------------------------------------------------------------------- invertible 1x1 convolution
 
-def conv1x1_logdet(W: Tensor, h: int, w: int) -> Tensor:  # noqa: N803 - W is the paper's name
+def conv1x1_logdet(W: Tensor, h: int, w: int) -> Tensor:
     r"""Log-det of a 1×1 convolution with a :math:`C\times C` weight :math:`W` on :math:`h\times w` pixels.
 
     .. math:: \log\left|\det \frac{\partial x}{\partial z}\right| = h \cdot w \cdot \log|\det W|
@@ -190,7 +192,7 @@ def _random_orthogonal(c: int) -> Tensor:
     return (q * torch.sign(torch.diagonal(r))).to(torch.get_default_dtype())  # Haar-distributed
 
 
-def _conv1x1(x: Tensor, W: Tensor) -> Tensor:  # noqa: N803
+def _conv1x1(x: Tensor, W: Tensor) -> Tensor:
     """Apply ``W`` to the channel vector of every pixel: ``out[b, :, i, j] = W @ x[b, :, i, j]``."""
     # einsum rather than conv2d: the same map, and about twice as fast on the course's tiny images
     return torch.einsum("ij,bjhw->bihw", W, x)
@@ -251,7 +253,7 @@ class LUInvertible1x1Conv(Flow):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.channels = channels
-        P, L, U = torch.linalg.lu(_random_orthogonal(channels))  # noqa: N806
+        P, L, U = torch.linalg.lu(_random_orthogonal(channels))
         s = torch.diagonal(U)
         self.register_buffer("P", P)
         self.register_buffer("sign_s", torch.sign(s))
@@ -262,13 +264,13 @@ class LUInvertible1x1Conv(Flow):
     def factors(self) -> tuple[Tensor, Tensor, Tensor]:
         """``(P, L, U)`` with ``W = P @ L @ U``."""
         eye = torch.eye(self.channels, dtype=self.lower.dtype, device=self.lower.device)
-        L = torch.tril(self.lower, -1) + eye  # noqa: N806
-        U = torch.triu(self.upper, 1) + torch.diag(self.sign_s * torch.exp(self.log_abs_s))  # noqa: N806
+        L = torch.tril(self.lower, -1) + eye
+        U = torch.triu(self.upper, 1) + torch.diag(self.sign_s * torch.exp(self.log_abs_s))
         return self.P, L, U
 
     def weight(self) -> Tensor:
         """The reconstructed :math:`W = PLU`."""
-        P, L, U = self.factors()  # noqa: N806
+        P, L, U = self.factors()
         return P @ L @ U
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
@@ -280,10 +282,10 @@ class LUInvertible1x1Conv(Flow):
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Data→base: return ``(W⁻¹ x, -h·w·Σ log|s|)``."""
         _check_image(x, self.channels, "x")
-        P, L, U = self.factors()  # noqa: N806
+        P, L, U = self.factors()
         logdet = lu_logdet(self.log_abs_s, x.shape[2], x.shape[3])
-        L_inv_Pt = torch.linalg.solve_triangular(L, P.T, upper=False, unitriangular=True)  # noqa: N806
-        W_inv = torch.linalg.solve_triangular(U, L_inv_Pt, upper=True)  # noqa: N806
+        L_inv_Pt = torch.linalg.solve_triangular(L, P.T, upper=False, unitriangular=True)
+        W_inv = torch.linalg.solve_triangular(U, L_inv_Pt, upper=True)
         return _conv1x1(x, W_inv), -logdet.expand(x.shape[0])
 
 
@@ -459,7 +461,7 @@ def glow_step(channels: int, hidden: int = 64, clamp: float | None = 2.0) -> Flo
                         ActNorm(channels))
 
 
-def Glow(shape: Sequence[int], levels: int, steps: int, hidden: int = 64,  # noqa: N802
+def Glow(shape: Sequence[int], levels: int, steps: int, hidden: int = 64,
          clamp: float | None = 2.0) -> FlowSequence:
     r"""A multi-scale Glow flow on images of shape ``(C, H, W)``, base→data forward.
 
@@ -478,7 +480,9 @@ def Glow(shape: Sequence[int], levels: int, steps: int, hidden: int = 64,  # noq
     (A flat latent would concatenate the factored-out parts; keeping the image shape makes every level a
     map :math:`\mathbb{R}^{C\times H\times W}\to\mathbb{R}^{C\times H\times W}` and lets plain
     :class:`~flowcourse.reference.base.FlowDistribution` do ``log_prob`` and ``sample``.) ``H`` and ``W``
-    must be divisible by :math:`2^{\text{levels}}`.
+    must be divisible by :math:`2^{\text{levels}}`. For dequantised pixels in :math:`[0, 1)` put a
+    :class:`Sigmoid` after it, ``FlowSequence(Glow(...), Sigmoid(0.01))``, so that the data→base pass
+    starts with the logit transform.
 
     References: Kingma & Dhariwal (2018), *Glow*, Fig. 2; Dinh et al. (2017), *Real NVP*, §3.6.
 
@@ -497,3 +501,55 @@ def Glow(shape: Sequence[int], levels: int, steps: int, hidden: int = 64,  # noq
     layers += [glow_step(4 * c, hidden, clamp) for _ in range(steps)]
     layers.append(Unsqueeze())
     return FlowSequence(*layers)
+
+
+# ------------------------------------------------------------------------------------- data preprocessing
+
+class Sigmoid(Flow):
+    r"""RealNVP's logit preprocessing, written base→data: ``forward`` squashes :math:`\mathbb{R}` onto the data range.
+
+    .. math::
+        x = \frac{\sigma(z) - \alpha}{1 - 2\alpha}, \qquad
+        \log\left|\det\frac{\partial x}{\partial z}\right|
+        = \sum_i \bigl[\log\sigma(z_i) + \log\sigma(-z_i) - \log(1 - 2\alpha)\bigr],
+
+    elementwise, with :math:`\log\sigma` computed by ``logsigmoid`` (never :math:`\log(1+e^{x})`, which
+    overflows). ``inverse`` is the logit transform of dequantised pixels :math:`x \in [0, 1)`:
+    :math:`z = \operatorname{logit}(\alpha + (1-2\alpha)x)`, with log-det
+    :math:`\sum_i [\log(1-2\alpha) - \log y_i - \log(1 - y_i)]`, :math:`y = \alpha + (1-2\alpha)x`.
+    Bounded data have no Gaussian-like tails; mapping them to :math:`\mathbb{R}` first spares the flow
+    from learning hard edges, and :math:`\alpha` keeps the logit away from :math:`\pm\infty` at 0 and 1.
+    Put it last in a :class:`FlowSequence` so that it is the first map on the data→base pass. ``inverse``
+    raises ``ValueError`` for an ``x`` outside :math:`(-\alpha, 1-\alpha)/(1-2\alpha)`.
+
+    References: Dinh, Sohl-Dickstein & Bengio (2017), *Density estimation using Real NVP*, §4.1.
+
+    >>> layer = Sigmoid(alpha=0.05)
+    >>> layer.inverse(torch.tensor([[0.5, 0.0]]))[0]
+    tensor([[ 0.0000, -2.9444]])
+    """
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        if not 0 <= alpha < 0.5:
+            raise ValueError(f"alpha must lie in [0, 0.5), got {alpha}")
+        self.alpha = alpha
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Base→data: ``((σ(z) - α)/(1 - 2α), Σ log σ(z) + log σ(-z) - log(1 - 2α))``."""
+        check_batch(z, name="z")
+        x = (torch.sigmoid(z) - self.alpha) / (1 - 2 * self.alpha)
+        log_j = F.logsigmoid(z) + F.logsigmoid(-z) - math.log(1 - 2 * self.alpha)
+        return x, log_j.flatten(1).sum(1)
+
+    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Data→base: ``(logit(α + (1 - 2α)x), Σ log(1 - 2α) - log y - log(1 - y))``."""
+        check_batch(x, name="x")
+        y = self.alpha + (1 - 2 * self.alpha) * x
+        if bool(((y <= 0) | (y >= 1)).any()):
+            lo, hi = -self.alpha / (1 - 2 * self.alpha), (1 - self.alpha) / (1 - 2 * self.alpha)
+            raise ValueError(f"x must lie in ({lo:.4g}, {hi:.4g}) for alpha={self.alpha}, "
+                             f"got values in [{float(x.min()):.4g}, {float(x.max()):.4g}]")
+        log_y, log_1my = torch.log(y), torch.log1p(-y)
+        log_j = math.log(1 - 2 * self.alpha) - log_y - log_1my
+        return log_y - log_1my, log_j.flatten(1).sum(1)

@@ -239,7 +239,7 @@ class FlowVAE(nn.Module):
     References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*.
     """
 
-    def __init__(self, data_dim: int = 64, latent_dim: int = 4, hidden: int = 64, n_flows: int = 0,
+    def __init__(self, data_dim: int = 64, latent_dim: int = 2, hidden: int = 64, n_flows: int = 0,
                  prior_flows: int = 0) -> None:
         super().__init__()
         sizes = (("data_dim", data_dim, 1), ("latent_dim", latent_dim, 1), ("hidden", hidden, 1),
@@ -372,8 +372,8 @@ def _binary_digits(split: str) -> Tensor:
     return binarize(getattr(digits(), split))
 
 
-def train_vae(K: int, *, steps: int, seed: int = 0, latent_dim: int = 4, hidden: int = 64,
-              prior_flows: int = 0, batch_size: int = 256, lr: float = 3e-3, data: Tensor | None = None,
+def train_vae(K: int, *, steps: int, seed: int = 0, latent_dim: int = 2, hidden: int = 64,
+              prior_flows: int = 0, batch_size: int = 256, lr: float = 1e-2, data: Tensor | None = None,
               progress: bool = False) -> FlowVAE:
     r"""Train a :class:`FlowVAE` with ``K`` posterior planar layers by maximising the ELBO; return it.
 
@@ -439,8 +439,8 @@ class PosteriorFlowScore(NamedTuple):
     """``log_likelihood - elbo``: an estimate (from below) of the mean KL(q_K || true posterior)."""
 
 
-def compare_posterior_flows(Ks: Sequence[int] = (0, 2, 8), *, steps: int = 600, seed: int = 0,
-                            latent_dim: int = 4, hidden: int = 64, prior_flows: int = 0, lr: float = 3e-3,
+def compare_posterior_flows(Ks: Sequence[int] = (0, 2, 8), *, steps: int = 500, seed: int = 0,
+                            latent_dim: int = 2, hidden: int = 64, prior_flows: int = 0, lr: float = 1e-2,
                             n_samples: int = 16, k: int = 256, progress: bool = False,
                             ) -> dict[int, PosteriorFlowScore]:
     r"""Train one VAE per posterior depth :math:`K` and score each on the test digits.

@@ -33,8 +33,9 @@ def _batch_logabsdet(M: Tensor) -> Tensor:
     return torch.linalg.slogdet(M).logabsdet
 
 
-def _sylvester_inputs(seed: int, d: int, m: int, batch: int, scale: float = 1.5, **extra: Any) -> dict[str, Any]:
-    return {"z": randn(batch, d, seed=seed), "A": randn(d, m, seed=seed + 1) * scale,
+def _sylvester_inputs(seed: int, d: int, m: int, batch: int, scale: float = 1.5, z_scale: float = 1.0,
+                      **extra: Any) -> dict[str, Any]:
+    return {"z": randn(batch, d, seed=seed) * z_scale, "A": randn(d, m, seed=seed + 1) * scale,
             "B": randn(d, m, seed=seed + 2) * scale, "b": randn(m, seed=seed + 3) * 0.5, **extra}
 
 
@@ -46,13 +47,15 @@ def _worked_example_3() -> dict[str, Tensor]:
 
 SYLVESTER_CASES = [
     Case("the seeds' worked example 3 as a one-neuron layer (log|det| = 0.580)", _worked_example_3),
-    Case("d = 5, m = 3 neurons, batch of 6, entries of A, B of size ~1.5", lambda: _sylvester_inputs(60, 5, 3, 6)),
-    Case("square: d = m = 4, batch of 5", lambda: _sylvester_inputs(61, 4, 4, 5)),
-    Case("more neurons than dimensions: d = 3, m = 6", lambda: _sylvester_inputs(62, 3, 6, 4)),
+    Case("d = 5, m = 3 neurons, batch of 6, entries of A, B of size ~1.5", lambda: _sylvester_inputs(600, 5, 3, 6)),
+    Case("square: d = m = 4, batch of 5", lambda: _sylvester_inputs(610, 4, 4, 5)),
+    Case("more neurons than dimensions: d = 3, m = 6", lambda: _sylvester_inputs(620, 3, 6, 4)),
     Case("batch of 1, d = 6, m = 2, leaky ReLU with slope 0.2",
-         lambda: _sylvester_inputs(63, 6, 2, 1, activation="leaky_relu", negative_slope=0.2)),
-    Case("ReLU, d = 4, m = 4, batch of 5", lambda: _sylvester_inputs(64, 4, 4, 5, scale=1.0, activation="relu")),
-    Case("large entries: A, B of size ~4, d = 5, m = 2, batch of 4", lambda: _sylvester_inputs(65, 5, 2, 4, scale=4.0)),
+         lambda: _sylvester_inputs(630, 6, 2, 1, activation="leaky_relu", negative_slope=0.2)),
+    Case("ReLU, d = 4, m = 4, batch of 5", lambda: _sylvester_inputs(640, 4, 4, 5, scale=1.0, activation="relu")),
+    # small z keeps B^T z + b out of tanh's flat tails, so that h' (and the log-det) stay far from 0
+    Case("large entries: A, B of size ~4, |z| ~ 0.1, d = 5, m = 2, batch of 4",
+         lambda: _sylvester_inputs(650, 5, 2, 4, scale=4.0, z_scale=0.1)),
 ]
 
 
@@ -117,13 +120,14 @@ def _qr_inputs(seed: int, d: int, m: int, batch: int, *, raw_diagonal: bool = Fa
 
 
 QR_CASES = [
-    Case("d = 5, m = 3, batch of 6, tanh-bounded diagonals", lambda: _qr_inputs(70, 5, 3, 6)),
-    Case("d = m = 4, Q a product of four reflections, batch of 5", lambda: _qr_inputs(71, 4, 4, 5, householder_q=True)),
+    Case("d = 5, m = 3, batch of 6, tanh-bounded diagonals", lambda: _qr_inputs(700, 5, 3, 6)),
+    Case("d = m = 4, Q a product of four reflections, batch of 5",
+         lambda: _qr_inputs(710, 4, 4, 5, householder_q=True)),
     Case("diagonal products R~_ii R_ii below -1 (1 + h'R~_ii R_ii changes sign), d = m = 3",
-         lambda: _qr_inputs(72, 3, 3, 6, raw_diagonal=True)),
-    Case("batch of 1, d = 6, m = 2, ReLU", lambda: _qr_inputs(73, 6, 2, 1, activation="relu")),
+         lambda: _qr_inputs(720, 3, 3, 6, raw_diagonal=True)),
+    Case("batch of 1, d = 6, m = 2, ReLU", lambda: _qr_inputs(730, 6, 2, 1, activation="relu")),
     Case("leaky ReLU with slope 0.3, d = 4, m = 2, batch of 4",
-         lambda: _qr_inputs(74, 4, 2, 4, activation="leaky_relu", negative_slope=0.3)),
+         lambda: _qr_inputs(740, 4, 2, 4, activation="leaky_relu", negative_slope=0.3)),
 ]
 
 
@@ -182,10 +186,10 @@ def _flow_inputs(name: str, seed: int, k: int, d: int, batch: int, scale: float 
 
 def _flow_cases(name: str) -> list[Case]:
     return [
-        Case("three reflections in 4-D, batch of 5", lambda: _flow_inputs(name, 100, 3, 4, 5)),
-        Case("one reflection in 2-D, batch of 1", lambda: _flow_inputs(name, 101, 1, 2, 1)),
-        Case("two reflections in 3-D, batch of 4", lambda: _flow_inputs(name, 102, 2, 3, 4)),
-        Case("five reflections in 6-D, vectors of length ~7", lambda: _flow_inputs(name, 103, 5, 6, 3, scale=3.0)),
+        Case("three reflections in 4-D, batch of 5", lambda: _flow_inputs(name, 1000, 3, 4, 5)),
+        Case("one reflection in 2-D, batch of 1", lambda: _flow_inputs(name, 1010, 1, 2, 1)),
+        Case("two reflections in 3-D, batch of 4", lambda: _flow_inputs(name, 1020, 2, 3, 4)),
+        Case("five reflections in 6-D, vectors of length ~7", lambda: _flow_inputs(name, 1030, 5, 6, 3, scale=3.0)),
     ]
 
 
