@@ -19,7 +19,8 @@ def assert_flow_correct(layer, z: torch.Tensor, *, invertible: bool = True, atol
     x, ld = layer(z)
     assert ld.shape == (z.shape[0],), f"log-det shape {tuple(ld.shape)}, expected ({z.shape[0]},)"
     assert torch.isfinite(x).all() and torch.isfinite(ld).all()
-    assert not torch.allclose(x, z), "layer is at the identity: the check could not fail"
+    if x.shape == z.shape:
+        assert not torch.allclose(x, z), "layer is at the identity: the check could not fail"
     torch.testing.assert_close(ld, jacobian_logdet(layer, z), atol=atol, rtol=1e-7)
     if invertible:
         z_back, ld_inv = layer.inverse(x)
@@ -36,6 +37,10 @@ def flowcheck():
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed_and_one_thread():
+    """Seeded, and one torch thread: per-sample autograd Jacobians are 10-40x slower with two on 2 cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     yield
+    torch.set_num_threads(threads)

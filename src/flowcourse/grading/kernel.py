@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from flowcourse.grading.checks import find_check
+from flowcourse.grading.checks import find_check, spec_fingerprint
 from flowcourse.grading.evidence import MIME, encode
 from flowcourse.grading.spec import Check
 
@@ -37,7 +37,7 @@ def check(name: str, obj: Any) -> None:
     This is the one line a hidden test cell holds, e.g. ``check("planar_logdet", planar_logdet)``.
     """
     spec = find_check(name)
-    payload = {"check": spec.name, "format": FORMAT, "cases": []}
+    payload = {"check": spec.name, "format": FORMAT, "spec": spec_fingerprint(name), "cases": []}
     try:
         payload["cases"] = run_cases(spec, obj, into=payload["cases"])
     finally:  # a cell timeout interrupts with KeyboardInterrupt: still show the cases that ran

@@ -33,7 +33,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Integer, Unicode
 
 from flowcourse.grading import sandbox
-from flowcourse.grading.checks import UnknownCheck, find_check
+from flowcourse.grading.checks import UnknownCheck, find_check, spec_fingerprint
 from flowcourse.grading.evidence import MIME
 from flowcourse.grading.judge import CheckResult, judge_check, render_html, render_text
 from flowcourse.grading.scan import scan_notebook
@@ -421,6 +421,12 @@ class Judge(NbGraderPreprocessor):
                 results.append(CheckResult(check_name, note=f"internal grading error: {exc}"))
                 continue
             found = payloads.get(check_name, [])
+            if len(found) == 1 and found[0].get("spec") != spec_fingerprint(check_name):
+                self.log.error("Spec of %s differs between kernel and judge: specs edited during grading?", check_name)
+                results.append(CheckResult(check_name, [], note="internal grading error: the check's specification "
+                                           "changed while grading; your instructor must re-grade this notebook"))
+                _record(nb).setdefault("internal_errors", []).append(f"{name}: spec of {check_name} changed")
+                continue
             if len(found) == 1:
                 records, missing = found[0].get("cases"), ""
                 if not isinstance(records, list):

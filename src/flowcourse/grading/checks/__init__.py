@@ -9,14 +9,16 @@ imports them.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import pkgutil
+from pathlib import Path
 from types import ModuleType
 
 from flowcourse.grading.spec import Check
 
-__all__ = ["spec_modules", "all_checks", "find_check", "UnknownCheck"]
+__all__ = ["spec_modules", "all_checks", "find_check", "spec_fingerprint", "UnknownCheck"]
 
 ENV = "FLOWCOURSE_CHECK_MODULES"
 
@@ -53,3 +55,22 @@ def find_check(name: str) -> Check:
     if name not in checks:
         raise UnknownCheck(f"no check named {name!r}; known: {', '.join(sorted(checks)) or 'none'}")
     return checks[name]
+
+
+_FINGERPRINTS: dict[str, str] = {}
+
+
+def spec_fingerprint(name: str) -> str:
+    """A hash of the spec module defining check ``name``, as this process first read it.
+
+    The kernel sends its fingerprint with the evidence; the judge compares it with its own, so specs edited
+    while a class is being graded show up as a grading error instead of as a student's wrong answer.
+    """
+    for module in spec_modules():
+        if any(getattr(spec, "name", None) == name for spec in getattr(module, "CHECKS", ())):
+            if module.__name__ not in _FINGERPRINTS:
+                path = getattr(module, "__file__", None)
+                data = Path(path).read_bytes() if path and os.path.exists(path) else module.__name__.encode()
+                _FINGERPRINTS[module.__name__] = hashlib.sha256(data).hexdigest()[:16]
+            return _FINGERPRINTS[module.__name__]
+    raise UnknownCheck(f"no check named {name!r}")

@@ -419,10 +419,34 @@ CHECKS = [
     Check("AffineCoupling", reference="coupling.AffineCoupling", cases=LAYER_CASES, mistakes=LAYER_MISTAKES,
           protocol=_layer_protocol, outputs=("x = forward(z)", "forward log-det", "z = inverse(x)",
                                              "inverse log-det")),
-    Check("quiz_03_q3", reference="quiz.quiz_03_q3"),
+    Check(
+        "quiz_03_q3",
+        reference="quiz.quiz_03_q3",
+        mistakes=[
+            Mistake("any real scale", "s = 0 makes x_b = t constant in z_b: the layer is no longer invertible",
+                    lambda ref, kw: "A"),
+            Mistake("s ≡ 1 (NICE)",
+                    "s ≡ 1 is NICE's additive coupling: volume-preserving (log-det 0), so it cannot change density "
+                    "values (the seeds' explanation wrongly calls it non-volume-preserving). The rule is only "
+                    "that s must be nonzero", lambda ref, kw: "D"),
+        ],
+    ),
     Check("quiz_03_same_mask", reference="quiz.quiz_03_same_mask"),
     Check("quiz_03_inverse_passes", reference="quiz.quiz_03_inverse_passes"),
-    Check("quiz_03_nice", reference="quiz.quiz_03_nice"),
+    Check(
+        "quiz_03_nice",
+        reference="quiz.quiz_03_nice",
+        mistakes=[
+            Mistake("volume-preserving taken to mean Gaussian (the seeds' claim)",
+                    "log-det 0 keeps density VALUES, not the Gaussian shape: x_2 = z_2 + z_1² has log-det 0 and is "
+                    "a banana; what it cannot do is raise the peak density above the base's 1/(2π)",
+                    lambda ref, kw: "B"),
+            Mistake("NICE called non-volume-preserving",
+                    "additive coupling has log-det 0, so NICE is volume-preserving; 'non-volume-preserving' is the "
+                    "NVP of RealNVP, named for the scale it adds",
+                    lambda ref, kw: "C"),
+        ],
+    ),
     Check(
         "quiz_03_nice_peak",
         reference="quiz.quiz_03_nice_peak",

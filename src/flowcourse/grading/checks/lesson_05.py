@@ -1,6 +1,6 @@
-"""Hidden checks of lesson 05, planar and radial flows (answer key: ``reference.planar``, ``reference.quiz``).
+r"""Hidden checks of lesson 05, planar and radial flows (answer key: ``reference.planar``, ``reference.quiz``).
 
-Every case uses parameters far from any initialisation: random ``u, w`` with :math:`w^\\top u` both above
+Every case uses parameters far from any initialisation: random ``u, w`` with :math:`w^\top u` both above
 and below :math:`-1`, non-zero biases, contracting and expanding radial layers. The planar layer class is
 exercised through :func:`_planar_protocol`, which sets the student's parameters ``u, w, b`` to the case's
 values and also reports the number of trainable parameters, so a bias vector (pyro PR #2192) is caught
@@ -50,17 +50,17 @@ def _as_float32(inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 PLANAR_CASES = [
     Case("worked example 3: z = (0.5, -0.5), u = (1, 0), w = (1, 2), b = 0", _worked_example_3),
-    Case("random batch of 5 in 2-D, b = 0.3", lambda: _planar_random(5, 2, seed=51, b=0.3)),
-    Case("batch of 1 in 5-D, b = -0.7", lambda: _planar_random(1, 5, seed=52, b=-0.7)),
+    Case("random batch of 5 in 2-D, b = 0.3", lambda: _planar_random(5, 2, seed=510, b=0.3)),
+    Case("batch of 1 in 5-D, b = -0.7", lambda: _planar_random(1, 5, seed=520, b=-0.7)),
     Case("raw u with wᵀu = -3 (the layer folds: 1 + h'·wᵀu < 0 near the hyperplane), 6 points in 3-D",
-         lambda: _planar_folding(6, 3, seed=53)),
+         lambda: _planar_folding(6, 3, seed=530)),
     Case("large |wᵀz + b| (tanh saturated), 4 points in 3-D", _planar_saturated),
 ]
 
 PLANAR_FORWARD_CASES = [
     *PLANAR_CASES,
-    Case("batch of 3 in 3-D (batch size = dimension)", lambda: _planar_random(3, 3, seed=54, b=0.5, scale=1.5)),
-    Case("float32 batch of 4 in 2-D", lambda: _as_float32(_planar_random(4, 2, seed=55, b=-0.2))),
+    Case("batch of 3 in 3-D (batch size = dimension)", lambda: _planar_random(3, 3, seed=540, b=0.5, scale=1.5)),
+    Case("float32 batch of 4 in 2-D", lambda: _as_float32(_planar_random(4, 2, seed=550, b=-0.2))),
 ]
 
 # --- planar: mistakes ---------------------------------------------------------------------------------------
@@ -133,13 +133,13 @@ def _u_hat_inputs(d: int, seed: int, wu: float, w_norm: float | None = None,
 
 U_HAT_CASES = [
     Case("worked example 3: u = (1, 0), w = (1, 2)", lambda: {"u": tensor([1.0, 0.0]), "w": tensor([1.0, 2.0])}),
-    Case("3-D, wᵀu = -2.5 (raw layer not invertible)", lambda: _u_hat_inputs(3, seed=71, wu=-2.5)),
-    Case("5-D, wᵀu = 1.7", lambda: _u_hat_inputs(5, seed=72, wu=1.7)),
-    Case("small ‖w‖ = 0.2 with wᵀu = -4 in 2-D", lambda: _u_hat_inputs(2, seed=73, wu=-4.0, w_norm=0.2)),
-    Case("large ‖w‖ = 6 with wᵀu = -30 in 4-D", lambda: _u_hat_inputs(4, seed=74, wu=-30.0, w_norm=6.0)),
-    Case("huge wᵀu = 1000 in float64 (e^1000 overflows)", lambda: _u_hat_inputs(3, seed=75, wu=1000.0)),
+    Case("3-D, wᵀu = -2.5 (raw layer not invertible)", lambda: _u_hat_inputs(3, seed=710, wu=-2.5)),
+    Case("5-D, wᵀu = 1.7", lambda: _u_hat_inputs(5, seed=720, wu=1.7)),
+    Case("small ‖w‖ = 0.2 with wᵀu = -4 in 2-D", lambda: _u_hat_inputs(2, seed=730, wu=-4.0, w_norm=0.2)),
+    Case("large ‖w‖ = 6 with wᵀu = -30 in 4-D", lambda: _u_hat_inputs(4, seed=740, wu=-30.0, w_norm=6.0)),
+    Case("huge wᵀu = 1000 in float64 (e^1000 overflows)", lambda: _u_hat_inputs(3, seed=750, wu=1000.0)),
     Case("wᵀu = 100 in float32 (e^100 overflows float32)",
-         lambda: _u_hat_inputs(2, seed=76, wu=100.0, dtype=torch.float32)),
+         lambda: _u_hat_inputs(2, seed=760, wu=100.0, dtype=torch.float32)),
 ]
 
 
@@ -193,9 +193,9 @@ PLANAR_CLASS_CASES = [
     Case("û (reparameterize=True), worked example 3: log-det 0.2202",
          lambda: _layer_inputs(2, True, _worked_example_3())),
     Case("û, raw wᵀu = -3 in 3-D (û makes the layer invertible)",
-         lambda: _layer_inputs(3, True, _planar_folding(6, 3, seed=81))),
-    Case("raw u, random 4-D batch of 5", lambda: _layer_inputs(4, False, _planar_random(5, 4, seed=82, b=0.4))),
-    Case("û, batch of 1 in 5-D, b = -1.2", lambda: _layer_inputs(5, True, _planar_random(1, 5, seed=83, b=-1.2))),
+         lambda: _layer_inputs(3, True, _planar_folding(6, 3, seed=810))),
+    Case("raw u, random 4-D batch of 5", lambda: _layer_inputs(4, False, _planar_random(5, 4, seed=820, b=0.4))),
+    Case("û, batch of 1 in 5-D, b = -1.2", lambda: _layer_inputs(5, True, _planar_random(1, 5, seed=830, b=-1.2))),
 ]
 
 
@@ -209,6 +209,18 @@ def _with_bias_vector(ref: KeyRef, kw: Mapping[str, Any]) -> tuple[Tensor, Tenso
     return x, logdet, 3 * kw["d"]
 
 
+def _layer_with(kw: Mapping[str, Any], *, dh: str = "sech2", keep_abs: bool = True,
+                u_hat_norm: bool = False) -> tuple[Tensor, Tensor, int]:
+    """The layer with one classic slip in its log-det or its û, for the Planar check's mistakes."""
+    u, w = kw["u"], kw["w"]
+    if kw["reparameterize"]:
+        u = _u_hat_with(kw, -1 + F.softplus(w @ u), norm=w.norm() if u_hat_norm else None)
+    a = kw["z"] @ w + kw["b"]
+    x = kw["z"] + torch.tanh(a)[:, None] * u
+    slope = torch.tanh(a) if dh == "tanh" else _sech2(a)
+    return x, _logdet_with({"u": u, "w": w}, slope, keep_abs=keep_abs), 2 * kw["d"] + 1
+
+
 PLANAR_CLASS_MISTAKES = [
     Mistake("raw u vs û",
             "with reparameterize=True the layer must apply û = planar_u_hat(u, w) (as normflows and pyro always "
@@ -218,6 +230,15 @@ PLANAR_CLASS_MISTAKES = [
             "a planar layer has one hidden unit, so one scalar bias b (shape ()): 2d + 1 parameters, not 3d; with a "
             "vector b the pre-activation wᵀz + b becomes a vector and the layer is no longer planar",
             _with_bias_vector),
+    Mistake("tanh instead of its derivative (in the log-det)",
+            "the Jacobian is I + h'(wᵀz + b)·u wᵀ, so the log-det needs h' = 1 - tanh², not tanh itself",
+            lambda ref, kw: _layer_with(kw, dh="tanh")),
+    Mistake("log without abs (in the log-det)",
+            "with a raw u the bracket 1 + h'·wᵀu can be negative; log|det| needs the absolute value",
+            lambda ref, kw: _layer_with(kw, keep_abs=False)),
+    Mistake("‖w‖ instead of ‖w‖² (in û)",
+            "û = u + (m(wᵀu) - wᵀu)·w/‖w‖², with the squared norm, so that wᵀû = m(wᵀu) > -1",
+            lambda ref, kw: _layer_with(kw, u_hat_norm=True)),
 ]
 
 # --- radial ----------------------------------------------------------------------------------------------------
@@ -234,22 +255,28 @@ def _radial_cases(name: str) -> list[Case]:
     return [
         Case(f"{name} = {tuple(hand[0])}, z0 = 0, α = 1, β = 2",
              lambda: {name: tensor(hand), "z0": tensor([0.0, 0.0]), "alpha": tensor(1.0), "beta": tensor(2.0)}),
-        Case("expanding (α = 0.7, β = 1.5), 5 points in 3-D", lambda: _radial(name, 5, 3, seed=91, alpha=0.7,
+        Case("expanding (α = 0.7, β = 1.5), 5 points in 3-D", lambda: _radial(name, 5, 3, seed=910, alpha=0.7,
                                                                              beta=1.5)),
-        Case("contracting (α = 1.2, β = -1.0), 6 points in 2-D", lambda: _radial(name, 6, 2, seed=92, alpha=1.2,
+        Case("contracting (α = 1.2, β = -1.0), 6 points in 2-D", lambda: _radial(name, 6, 2, seed=920, alpha=1.2,
                                                                                 beta=-1.0)),
         Case("β = -α (the edge of invertibility), batch of 1 in 6-D",
-             lambda: _radial(name, 1, 6, seed=93, alpha=0.5, beta=-0.5)),
-        Case("1-D, 4 points, α = 2, β = 3", lambda: _radial(name, 4, 1, seed=94, alpha=2.0, beta=3.0)),
-        Case("far from z0 (‖·‖ ~ 100), 3 points in 4-D", lambda: _radial(name, 3, 4, seed=95, alpha=0.3, beta=2.0,
+             lambda: _radial(name, 1, 6, seed=930, alpha=0.5, beta=-0.5)),
+        Case("1-D, 4 points, α = 2, β = 3", lambda: _radial(name, 4, 1, seed=940, alpha=2.0, beta=3.0)),
+        Case("far from z0 (‖·‖ ~ 100), 3 points in 4-D", lambda: _radial(name, 3, 4, seed=950, alpha=0.3, beta=2.0,
                                                                          scale=60.0)),
     ]
 
 
 def _radial_inverse_centre() -> dict[str, Tensor]:
-    z0 = randn(3, seed=96)
-    x = torch.cat([z0[None], randn(2, 3, seed=97)])
+    z0 = randn(3, seed=960)
+    x = torch.cat([z0[None], randn(2, 3, seed=970)])
     return {"x": x, "z0": z0, "alpha": tensor(0.8), "beta": tensor(-0.6)}
+
+
+def _radial_logdet_formula(z: Tensor, z0: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
+    """(d - 1)·log(1 + βh) + log(1 + βαh²) without the answer key's validation (wrong inputs give NaN)."""
+    h = 1 / (alpha + (z - z0).norm(dim=1))
+    return (z.shape[1] - 1) * torch.log1p(beta * h) + torch.log1p(beta * alpha * h**2)
 
 
 def _h(kw: Mapping[str, Tensor], name: str = "z", centre: bool = True) -> Tensor:
@@ -258,11 +285,11 @@ def _h(kw: Mapping[str, Tensor], name: str = "z", centre: bool = True) -> Tensor
 
 
 def _radial_logdet_with(kw: Mapping[str, Tensor], *, tangential: int, radial: str) -> Tensor:
+    """A wrong radial log-det: ``tangential`` factors 1 + βh, and the radial one with h' = +h² or left out."""
     h = _h(kw)
-    beta, alpha = kw["beta"], kw["alpha"]
+    beta = kw["beta"]
     r = (kw["z"] - kw["z0"]).norm(dim=1)
-    along = {"none": torch.zeros_like(h), "plus": torch.log1p(beta * h + beta * h**2 * r),
-             "right": torch.log1p(beta * alpha * h**2)}[radial]
+    along = torch.log1p(beta * h + beta * h**2 * r) if radial == "plus" else torch.zeros_like(h)
     return tangential * torch.log1p(beta * h) + along
 
 
@@ -297,12 +324,6 @@ RADIAL_FORWARD_MISTAKES = [
 ]
 
 
-def _radial_logdet_formula(z: Tensor, z0: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
-    """(d - 1)·log(1 + βh) + log(1 + βαh²) without the answer key's validation (wrong inputs give NaN)."""
-    h = 1 / (alpha + (z - z0).norm(dim=1))
-    return (z.shape[1] - 1) * torch.log1p(beta * h) + torch.log1p(beta * alpha * h**2)
-
-
 def _negative_root(kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
     x, z0, alpha, beta = kw["x"], kw["z0"], kw["alpha"], kw["beta"]
     rho = (x - z0).norm(dim=1)
@@ -334,6 +355,12 @@ def _inverse_by_subtraction(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tens
     return z, -ref.planar.radial_logdet(x, z0, kw["alpha"], kw["beta"])
 
 
+def _inverse_scalar_jacobian(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    z, _ = ref.planar.radial_inverse(**kw)
+    at_z = {"z": z, "z0": kw["z0"], "alpha": kw["alpha"], "beta": kw["beta"]}
+    return z, -_radial_logdet_with(at_z, tangential=z.shape[1], radial="none")
+
+
 RADIAL_INVERSE_MISTAKES = [
     Mistake("the negative root of the quadratic",
             "a radius is non-negative: of the two roots of r² + (α + β - ρ)r - αρ = 0 take the one ≥ 0, "
@@ -350,6 +377,10 @@ RADIAL_INVERSE_MISTAKES = [
             "z = x - βh(ρ)(x - z0) is not the inverse: h must be taken at the unknown radius r = ‖z - z0‖, "
             "found from the quadratic",
             _inverse_by_subtraction),
+    Mistake("Jacobian taken as (1 + βh)·I (in the log-det)",
+            "d - 1 directions are scaled by 1 + βh, the radial one by 1 + βαh²; the inverse's log-det is minus "
+            "(d - 1)·log(1 + βh) + log(1 + βαh²) at z",
+            _inverse_scalar_jacobian),
 ]
 
 CHECKS = [
@@ -373,6 +404,9 @@ CHECKS = [
                       "with û = planar_u_hat(u, w) the same inputs give 0.2202 (wᵀû = m(1) ≈ 0.3133); 0.580 is the "
                       "raw-u layer of the seeds",
                       lambda ref, kw: ref.quiz.worked_05_logdet_raw_u),
+              Mistake("tanh instead of its derivative",
+                      "the log-det needs h'(-0.5) = sech²(-0.5) ≈ 0.7864, not tanh(-0.5)",
+                      lambda ref, kw: float(torch.log1p(torch.tanh(tensor(-0.5)) * (-1 + F.softplus(tensor(1.0)))))),
               Mistake("‖w‖ instead of ‖w‖²",
                       "û = u + (m(wᵀu) - wᵀu)·w/‖w‖², with the squared norm",
                       lambda ref, kw: float(ref.planar.planar_logdet(
