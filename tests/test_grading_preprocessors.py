@@ -5,14 +5,20 @@ from __future__ import annotations
 import sys
 import types
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from flowcourse.grading import checks
 from flowcourse.grading.evidence import MIME, encode
-from flowcourse.grading.preprocessors import (HIDDEN_NOTE, BlankDemoCells, GuardedExecute, HideTestSource, Judge,
-                                              _release_form, checks_in)
+from flowcourse.grading.preprocessors import (
+    HIDDEN_NOTE,
+    BlankDemoCells,
+    GuardedExecute,
+    HideTestSource,
+    Judge,
+    _release_form,
+    checks_in,
+)
 from flowcourse.grading.spec import Case, Check, tensor
 
 SPEC = Check("pp_double", reference="toy.double", cases=[
@@ -42,9 +48,10 @@ def _test_cell(outputs, points=2.0, gid="test_double"):
     return cell
 
 
-def _evidence(outputs):
+def _evidence(outputs, spec=None):
     cases = [{"label": label, "status": "ok", "output": encode(value)} for label, value in outputs]
-    return new_output("display_data", data={MIME: {"check": "pp_double", "cases": cases}, "text/plain": "x"})
+    payload = {"check": "pp_double", "spec": spec or checks.spec_fingerprint("pp_double"), "cases": cases}
+    return new_output("display_data", data={MIME: payload, "text/plain": "x"})
 
 
 def _judge(*cells):
@@ -80,6 +87,9 @@ def test_missing_or_duplicated_evidence_scores_zero_with_a_reason(registry):
     assert "changed how cells run" in empty.cells[0].outputs[0].data["text/plain"]
     full = _judge(_test_cell([good]))
     assert full.cells[0].outputs[1].data["text/plain"] == "2.0"
+    edited = _judge(_test_cell([_evidence([("a", tensor([2.0, 4.0])), ("b", tensor([-6.0]))], spec="0" * 16)]))
+    assert "specification changed while grading" in edited.cells[0].outputs[0].data["text/plain"]
+    assert edited.metadata["flowcourse"]["internal_errors"] == ["test_double: the spec of pp_double changed"]
 
 
 def test_evidence_printed_by_a_student_hook_in_another_cell_is_ignored(registry):
@@ -122,7 +132,8 @@ def _run(tmp_path, sources, **limits):
 def test_guarded_execution_survives_loops_a_dead_kernel_and_the_budget(tmp_path):
     """A loop is interrupted by the per-cell timeout and the notebook goes on; a loop that ignores the
     interrupt, a killed kernel or an exhausted budget stop the run; every cell not run is recorded."""
-    stubborn = "import time\nwhile True:\n    try:\n        time.sleep(100)\n    except KeyboardInterrupt:\n        pass"
+    stubborn = ("import time\nwhile True:\n    try:\n        time.sleep(100)\n"
+                "    except KeyboardInterrupt:\n        pass")
     nb, events = _run(tmp_path, ["x = 1", "while True:\n    pass", "x = 2", stubborn, "x = 3"],
                       timeout=4, notebook_budget=120)
     assert nb.metadata["flowcourse"]["sandbox"] in ("root", "userns", "limits")

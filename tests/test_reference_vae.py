@@ -25,6 +25,8 @@ from flowcourse.reference.vae import (
     compare_posterior_flows,
     diagonal_normal_log_prob,
     elbo,
+    flow_elbo,
+    importance_weighted_bound,
     importance_weighted_log_likelihood,
     log_importance_weights,
     train_vae,
@@ -286,3 +288,90 @@ def test_bad_input_raises_clear_errors():
         train_vae(0, steps=0)
     with pytest.raises(ValueError, match="binarize"):
         train_vae(0, steps=1, data=torch.zeros(4, 1, 8, 8))
+
+
+# ------------------------------------------------------------- the bound from its pieces (lesson 08 exercises)
+def _exact_posterior_pieces(x, S, seed=0):
+    """Prior N(0, 1), likelihood N(x; z, 1): the posterior is N(x/2, 1/2) and log p(x) = log N(x; 0, 2).
+
+    q_0 = N(0, 1) pushed through the affine flow z_K = x/2 + z_0/√2 is that posterior exactly, so every
+    sample's log weight is log p(x): a closed form the ELBO must hit with zero Monte-Carlo error.
+    """
+    z0 = torch.randn((S, x.shape[0]), generator=torch.Generator().manual_seed(seed), dtype=D64)
+    zK = x / 2 + z0 / math.sqrt(2.0)
+    logdet = jacobian_logdet(lambda v: x[0] / 2 + v / math.sqrt(2.0), z0[:, :1].reshape(-1, 1))  # -½ log 2
+    sum_logdet = logdet[0].expand(S, x.shape[0])
+    pieces = (Normal(zK, 1.0).log_prob(x), Normal(0.0, 1.0).log_prob(zK), Normal(0.0, 1.0).log_prob(z0), sum_logdet)
+    return pieces, Normal(0.0, torch.tensor(2.0, dtype=D64).sqrt()).log_prob(x)  # float64 scale
+
+
+def test_flow_elbo_is_log_px_when_the_flow_posterior_is_exact():
+    x = torch.tensor([-1.0, 0.5, 2.0, 4.0], dtype=D64)
+    pieces, log_px = _exact_posterior_pieces(x, S=7)
+    got = flow_elbo(*pieces)
+    assert got.shape == (4,)
+    torch.testing.assert_close(got, log_px)
+    # with the log-det's sign flipped (the flow contracts: Σ log|det| = -½ log 2) the "bound" lands
+    # 2 · ½ log 2 = log 2 ABOVE log p(x), which no lower bound may do
+    wrong = flow_elbo(*pieces[:3], -pieces[3])
+    torch.testing.assert_close(wrong - log_px, torch.full_like(log_px, math.log(2.0)))
+
+
+def test_flow_elbo_matches_the_models_log_weights():
+    torch.manual_seed(4)
+    model = _randomise(FlowVAE(data_dim=10, latent_dim=2, hidden=8, n_flows=3).double(), scale=0.7)
+    x = _binary(5, 10)
+    eps = torch.randn((4, 5, 2), generator=torch.Generator().manual_seed(2), dtype=D64)
+    mu, log_sigma, u, w, b = model.encode(x)
+    z0 = mu + log_sigma.exp() * eps
+    pieces_q0 = Normal(mu, log_sigma.exp()).log_prob(z0).sum(-1)
+    zK, sum_logdet = [], []
+    for s in range(4):  # the posterior flow by autograd, one example at a time
+        for i in range(5):
+            def flow(v, i=i):
+                return amortized_planar_flow(v, u[i:i + 1], w[i:i + 1], b[i:i + 1])[0]
+            zK.append(flow(z0[s, i:i + 1]))
+            sum_logdet.append(jacobian_logdet(flow, z0[s, i:i + 1]))
+    zK = torch.cat(zK).reshape(4, 5, 2)
+    sum_logdet = torch.cat(sum_logdet).reshape(4, 5)
+    log_lik = Bernoulli(logits=model.decode(zK)).log_prob(x).sum(-1)
+    got = flow_elbo(log_lik, Normal(0.0, 1.0).log_prob(zK).sum(-1), pieces_q0, sum_logdet)
+    torch.testing.assert_close(got, model_log_weights(model, x, eps).mean(0))
+
+
+def model_log_weights(model, x, eps):
+    z, log_q = model.posterior(x, eps)
+    return bernoulli_log_prob(x, model.decode(z)) + model.prior_log_prob(z) - log_q
+
+
+def test_importance_weighted_bound_closed_forms_and_jensen():
+    log_w = torch.randn(6, 4, dtype=D64) * 3 - 20
+    expected = torch.log(torch.exp(log_w).mean(0))  # direct form is exact at these magnitudes in float64
+    torch.testing.assert_close(importance_weighted_bound(log_w), expected)
+    assert (importance_weighted_bound(log_w) >= log_w.mean(0)).all()  # ELBO estimate below, for every draw
+    torch.testing.assert_close(importance_weighted_bound(log_w[:1]), log_w[0])  # S = 1 is the ELBO
+    equal = torch.full((5, 3), -1000.0)  # exp underflows in float32 and float64: still exactly -1000
+    torch.testing.assert_close(importance_weighted_bound(equal), torch.full((3,), -1000.0))
+    pieces, log_px = _exact_posterior_pieces(torch.tensor([0.3, -2.0], dtype=D64), S=9)
+    log_w = pieces[0] + pieces[1] - (pieces[2] - pieces[3])
+    torch.testing.assert_close(importance_weighted_bound(log_w), log_px)
+
+
+def test_importance_weighted_bound_agrees_with_the_models_estimate(trained):
+    model, x = trained
+    with torch.no_grad():
+        log_w = log_importance_weights(model, x[:30], 16, generator=torch.Generator().manual_seed(3))
+        estimate = importance_weighted_log_likelihood(model, x[:30], 16, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(importance_weighted_bound(log_w), estimate)
+
+
+def test_bound_pieces_raise_clear_errors():
+    a = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match=r"log_pz must have the shape of log_px_given_z, \(3, 2\)"):
+        flow_elbo(a, torch.zeros(3, 4), a, a)
+    with pytest.raises(ValueError, match=r"\(S, n\)"):
+        flow_elbo(torch.zeros(3, 2, 1), a, a, a)
+    with pytest.raises(TypeError, match="floating-point"):
+        importance_weighted_bound(torch.zeros(3, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\(S, n\)"):
+        importance_weighted_bound(torch.zeros(3, 2, 2))

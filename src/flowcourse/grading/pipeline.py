@@ -121,8 +121,9 @@ def _init_worker(root: str, snapshot: dict) -> None:
     global _worker_api
     from flowcourse.grading import preprocessors
 
+    _worker_api = _api(root)  # loads the course config (its answer key, its specs) into this process
     preprocessors._TRUSTED.update(snapshot)
-    _worker_api = _api(root)
+    preprocessors.preload_answer_key()
 
 
 def _autograde(task: tuple[str, str]) -> tuple[str, str, bool, str]:
@@ -228,6 +229,8 @@ def _row(root: Path, gb: Any, lesson: str, student: str, notebook: str, error: s
                 row.messages.append(cell.outputs[0]["data"]["text/plain"])
         if record.get("kernel_error"):
             row.error = f"kernel: {record['kernel_error']}"
+        if record.get("internal_errors"):
+            row.error = "internal grading error, re-grade: " + "; ".join(record["internal_errors"])
     submission = gb.find_submission_notebook(notebook, lesson, student)
     row.score, row.max_score = float(submission.score), float(submission.max_score)
     row.cells = {g.name: float(g.score) for g in submission.grades if g.cell_type == "code"}

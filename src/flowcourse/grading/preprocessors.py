@@ -17,6 +17,7 @@ a student cannot pre-fill it); :func:`grading_record` reads it back for reports.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import time
@@ -33,7 +34,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Integer, Unicode
 
 from flowcourse.grading import sandbox
-from flowcourse.grading.checks import UnknownCheck, find_check, spec_fingerprint
+from flowcourse.grading.checks import UnknownCheck, all_checks, find_check, spec_fingerprint
 from flowcourse.grading.evidence import MIME
 from flowcourse.grading.judge import CheckResult, judge_check, render_html, render_text
 from flowcourse.grading.scan import scan_notebook
@@ -116,12 +117,35 @@ class TolerantNotebookExporter(NotebookExporter):
 
 # ----------------------------------------------------------------------------------------- sanitize
 
+_PRELOADED: set[str] = set()
+
+
+def preload_answer_key() -> None:
+    """Import every check's answer-key object now, before any student kernel has run in this process.
+
+    In ``limits`` mode a kernel can write the files the grader can; what the judge compares against is
+    then already in memory.
+    """
+    package = reference_package()
+    if package in _PRELOADED:
+        return
+    key = KeyRef(package)
+    for spec in all_checks().values():
+        with contextlib.suppress(Exception):  # a broken reference is reported when that check is judged
+            key.resolve(spec.reference)
+    _PRELOADED.add(package)
+
+
 class StartRecord(NbGraderPreprocessor):
-    """Start a fresh ``flowcourse`` record in the notebook's metadata (whatever the student put there goes)."""
+    """Start a fresh ``flowcourse`` record in the notebook's metadata (whatever the student put there goes).
+
+    Runs before any student code: also loads the answer key into this process (:func:`preload_answer_key`).
+    """
 
     enabled = Bool(True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        preload_answer_key()
         nb.metadata[META] = {"events": [], "flags": []}
         if resources.get("flowcourse_unreadable"):
             nb.metadata[META]["unreadable"] = resources["flowcourse_unreadable"]
@@ -422,12 +446,11 @@ class Judge(NbGraderPreprocessor):
                 continue
             found = payloads.get(check_name, [])
             if len(found) == 1 and found[0].get("spec") != spec_fingerprint(check_name):
-                self.log.error("Spec of %s differs between kernel and judge: specs edited during grading?", check_name)
-                results.append(CheckResult(check_name, [], note="internal grading error: the check's specification "
-                                           "changed while grading; your instructor must re-grade this notebook"))
-                _record(nb).setdefault("internal_errors", []).append(f"{name}: spec of {check_name} changed")
-                continue
-            if len(found) == 1:
+                self.log.error("Spec of %s differs between kernel and judge: edited during grading?", check_name)
+                _record(nb).setdefault("internal_errors", []).append(f"{name}: the spec of {check_name} changed")
+                records, missing = None, ("internal grading error: the check's specification changed while "
+                                          "grading; your instructor must re-grade this notebook")
+            elif len(found) == 1:
                 records, missing = found[0].get("cases"), ""
                 if not isinstance(records, list):
                     records, missing = None, "the test's output was malformed"

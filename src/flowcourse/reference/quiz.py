@@ -62,3 +62,13 @@ quiz_03_inverse_passes = "D"  # one conditioner pass: (log s, t) come from x_a =
 quiz_03_nice = "A"  # additive coupling bends the Gaussian but p_X(f(z)) = p_Z(z): the peak stays 1/(2π)
 quiz_03_nice_peak = 0.15915494309189535  # 1/(2π): a volume-preserving flow keeps the 2-D base's peak density
 quiz_03_nats_per_dim = -1.18  # −2.36 nats per 2-D point / d = 2
+
+# Lesson 04 — Glow (practice problem 4 in both directions, own questions; the seeds' quiz has none on Glow)
+practice_4_logdet_forward = -228.49899654575074  # 32·32·(log 2 + log 0.5 + log 0.8) = 1024·log 0.8, base→data
+practice_4_logdet_inverse = 228.49899654575074  # the data→base direction: the sign flips
+quiz_04_bits_per_dim = 2.171383490069685  # (−85 + 64·ln 17)/(64·ln 2) for a mean log-density of 85 nats per image
+quiz_04_nats_per_image = 96.70789463172358  # 2.18 bits/dim × 64 dims × ln 2
+quiz_04_squeeze_name = "B"  # forward (B,4C,H/2,W/2) → (B,C,H,W) is depth-to-space: our Unsqueeze
+quiz_04_actnorm_reload = "C"  # a plain-attribute flag is not in state_dict: the fresh model re-initialises
+quiz_04_lu_cost = "A"  # log|det W| once per layer: O(C³) dense vs O(C) LU, then × h·w
+quiz_04_level_dims = 16  # Glow((1, 8, 8), levels=3): 64 → 32 → 16 coordinates at levels 1, 2, 3

@@ -65,6 +65,8 @@ __all__ = [
     "log_importance_weights",
     "elbo",
     "importance_weighted_log_likelihood",
+    "flow_elbo",
+    "importance_weighted_bound",
     "train_vae",
     "PosteriorFlowScore",
     "compare_posterior_flows",
@@ -366,6 +368,80 @@ def importance_weighted_log_likelihood(model: FlowVAE, x: Tensor, k: int = 256, 
     """
     log_w = log_importance_weights(model, x, _check_count("k", k), generator=generator)
     return torch.logsumexp(log_w, dim=0) - math.log(k)
+
+
+def _check_samples(**tensors: Tensor) -> tuple[int, int]:
+    """Validate tensors of one shape ``(S, n)`` (samples, examples) and return that shape."""
+    shape = None
+    for name, t in tensors.items():
+        check_batch(t, name=name)
+        if t.dim() != 2:
+            raise ValueError(f"{name} must have shape (S, n) = (samples, examples), got {tuple(t.shape)}")
+        if shape is None:
+            shape, first = tuple(t.shape), name
+        elif tuple(t.shape) != shape:
+            raise ValueError(f"{name} must have the shape of {first}, {shape} = (samples, examples), "
+                             f"got {tuple(t.shape)}")
+    return shape
+
+
+def flow_elbo(log_px_given_z: Tensor, log_pz: Tensor, log_q0: Tensor, sum_logdet: Tensor) -> Tensor:
+    r"""Monte-Carlo ELBO per example from the pieces of a flow posterior, shape ``(n,)``, in nats.
+
+    With :math:`z_0^{(s)} \sim q_0(\cdot \mid x)` and :math:`z_K^{(s)} = f_K \circ \dots \circ f_1(z_0^{(s)})`
+    (base→data direction), :math:`\log q_K(z_K \mid x) = \log q_0(z_0 \mid x) - \sum_k \log|\det \partial
+    f_k/\partial z_{k-1}|`, so the forward log-dets, subtracted from the posterior's density, are *added* to
+    the bound:
+
+    .. math::
+        \mathrm{ELBO}(x) \approx \frac1S \sum_{s=1}^S \Bigl[\log p(x \mid z_K^{(s)}) + \log p(z_K^{(s)})
+        - \log q_0(z_0^{(s)} \mid x) + \sum_{k=1}^K \log\Bigl|\det \frac{\partial f_k}{\partial z_{k-1}}
+        (z_{k-1}^{(s)})\Bigr|\Bigr].
+
+    Args:
+        log_px_given_z: :math:`\log p(x \mid z_K)`, shape ``(S, n)``: ``S`` samples for each of ``n`` examples.
+        log_pz: :math:`\log p(z_K)` under the prior, shape ``(S, n)``.
+        log_q0: :math:`\log q_0(z_0 \mid x)` of the base sample, shape ``(S, n)``.
+        sum_logdet: :math:`\sum_k \log|\det \partial f_k/\partial z_{k-1}|` (:func:`amortized_planar_flow`'s
+            second output), shape ``(S, n)``.
+
+    Returns:
+        The average over the ``S`` samples, one bound per example (never averaged over the examples).
+
+    References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*, eq. (15).
+
+    >>> flow_elbo(torch.tensor([[-3.0]]), torch.tensor([[-1.0]]), torch.tensor([[-2.0]]), torch.tensor([[0.5]]))
+    tensor([-1.5000])
+    """
+    _check_samples(log_px_given_z=log_px_given_z, log_pz=log_pz, log_q0=log_q0, sum_logdet=sum_logdet)
+    log_qK = log_q0 - sum_logdet
+    return (log_px_given_z + log_pz - log_qK).mean(0)
+
+
+def importance_weighted_bound(log_weights: Tensor) -> Tensor:
+    r"""The importance-weighted bound :math:`\mathcal{L}_S` per example from ``S`` log weights, shape ``(n,)``.
+
+    .. math::
+        \mathcal{L}_S(x) = \log \frac1S \sum_{s=1}^S w_s
+        = \operatorname{logsumexp}_s(\log w_s) - \log S,
+        \qquad w_s = \frac{p(x, z^{(s)})}{q(z^{(s)} \mid x)} .
+
+    By Jensen :math:`\frac1S\sum_s \log w_s \le \mathcal{L}_S` for every draw (the ELBO estimate is the
+    mean of the log weights), and :math:`\mathcal{L}_S \to \log p(x)` as :math:`S \to \infty`. The
+    ``logsumexp`` keeps it finite where :math:`e^{\log w}` underflows (log weights of hundreds of nats).
+
+    Args:
+        log_weights: :math:`\log w`, shape ``(S, n)``: ``S`` samples for each of ``n`` examples.
+
+    References: Burda, Grosse & Salakhutdinov (2016), *Importance Weighted Autoencoders*.
+
+    >>> importance_weighted_bound(torch.tensor([[0.0], [-2.0]]))  # log((1 + e^-2) / 2); the ELBO is -1
+    tensor([-0.5662])
+    >>> importance_weighted_bound(torch.full((3, 2), -800.0))  # exp(-800) is 0 in float32
+    tensor([-800., -800.])
+    """
+    S, _ = _check_samples(log_weights=log_weights)
+    return torch.logsumexp(log_weights, dim=0) - math.log(S)
 
 
 def _binary_digits(split: str) -> Tensor:
