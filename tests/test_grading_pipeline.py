@@ -112,6 +112,12 @@ def test_release_check_detects_an_out_of_sync_course(graded, capsys):
     work, *_ = graded
     assert main(["--root", str(work), "release", "--check"]) == 0
     release = work / "course" / "00-toy" / "toy.ipynb"
+    nb = nbformat.read(release, 4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    assert [c.id for c in nb.cells] == [c.id for c in nbformat.read(FIXTURE / "solutions" / "00-toy" / "toy.ipynb",
+                                                                      4).cells]  # stable ids
+    assert "BEGIN HIDDEN TESTS" not in release.read_text() and "BEGIN SOLUTION" not in release.read_text()
     original = release.read_text()
     try:
         release.write_text(original.replace("Toy lesson", "Toy lesson (edited by hand)"))

@@ -340,3 +340,15 @@ Z2, V2, Z2_INT = torch.zeros(3, 2), torch.ones(2), torch.zeros(3, 2, dtype=torch
 def test_bad_input_is_named(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+def test_lesson_05_worked_values_in_the_key_match_the_seeds():
+    """quiz.worked_05_*: the seeds' 0.580 (raw u) and 0.2202 (û), from closed forms, not from the code."""
+    from flowcourse.reference import quiz
+
+    sech2 = 1.0 / math.cosh(0.5) ** 2
+    m1 = -1.0 + math.log(1.0 + math.e)  # m(wᵀu) at wᵀu = 1
+    assert quiz.worked_05_logdet_raw_u == pytest.approx(math.log(1.0 + sech2), abs=1e-6)
+    assert quiz.worked_05_logdet_raw_u == pytest.approx(0.580, abs=5e-4)
+    assert quiz.worked_05_logdet_u_hat == pytest.approx(math.log(1.0 + sech2 * m1), abs=1e-6)
+    assert quiz.worked_05_logdet_u_hat == pytest.approx(0.2202, abs=5e-5)

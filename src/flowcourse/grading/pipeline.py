@@ -44,6 +44,7 @@ class Row:
     notebook: str
     score: float = 0.0
     max_score: float = 0.0
+    auto_max: float = 0.0
     mode: str = ""
     flags: list[str] = field(default_factory=list)
     cells: dict[str, float] = field(default_factory=dict)
@@ -223,6 +224,7 @@ def _row(root: Path, gb: Any, lesson: str, student: str, notebook: str, error: s
         nb = nbformat.read(path, 4)
         record = grading_record(nb)
         row.mode, row.flags = record.get("sandbox", ""), list(record.get("flags", []))
+        row.auto_max = sum(float(c.get("points", 0)) for c in record.get("cells", []))
         for cell in nb.cells:
             if any(o.get("output_type") == "display_data" and "flowcourse-verdict" in str(o.get("data", {}))
                    for o in cell.get("outputs", [])):
@@ -233,6 +235,9 @@ def _row(root: Path, gb: Any, lesson: str, student: str, notebook: str, error: s
             row.error = "internal grading error, re-grade: " + "; ".join(record["internal_errors"])
     submission = gb.find_submission_notebook(notebook, lesson, student)
     row.score, row.max_score = float(submission.score), float(submission.max_score)
+    if not row.auto_max:  # nothing was judged (e.g. no notebook): the automatic part is every code grade cell
+        row.auto_max = sum(float(c.max_score) for c in gb.find_notebook(notebook, lesson).grade_cells
+                           if c.cell_type == "code")
     row.cells = {g.name: float(g.score) for g in submission.grades if g.cell_type == "code"}
     return row
 
@@ -320,7 +325,7 @@ def print_table(rows: list[Row], students: list[Student] | None = None, root: Pa
     about = {(s.id, s.lesson): s for s in students or []}
     isolated = any(r.mode in ("root", "userns") for r in rows)
     width = max([len(r.student) for r in rows] + [7])
-    out(f"{'student':<{width}}  {'lesson':<26} {'score':>11}  {'flags':>5}  {'check':<5} feedback")
+    out(f"{'student':<{width}}  {'lesson':<26} {'auto score':>11} {'manual':>6}  {'flags':>5}  {'check':<5} feedback")
     mismatches = 0
     for r in sorted(rows, key=lambda r: (r.lesson, r.student)):
         student = about.get((r.student, r.lesson))
@@ -329,7 +334,8 @@ def print_table(rows: list[Row], students: list[Student] | None = None, root: Pa
             problems = verify(root, student, rows, isolated)
             status = "ok" if not problems else "FAIL"
             mismatches += bool(problems)
-        out(f"{r.student:<{width}}  {r.lesson[:26]:<26} {r.score:>5g}/{r.max_score:<5g}  {len(r.flags):>5}  "
+        manual = f"+{r.max_score - r.auto_max:g}" if r.max_score > r.auto_max else ""
+        out(f"{r.student:<{width}}  {r.lesson[:26]:<26} {r.score:>5g}/{r.auto_max:<5g} {manual:>6}  {len(r.flags):>5}  "
             f"{status:<5} {r.feedback or r.error[:60]}")
         if student is not None and status == "FAIL":
             for p in verify(root, student, rows, isolated):
@@ -344,6 +350,8 @@ def print_table(rows: list[Row], students: list[Student] | None = None, root: Pa
     modes = sorted({r.mode for r in rows if r.mode})
     out(f"\nkernel isolation: {', '.join(modes) or 'none ran'}"
         + ("" if isolated else " (limits only: the kernel could read files the grader can read)"))
+    if any(r.max_score > r.auto_max for r in rows):
+        out("manual: points of written answers, left for a human grader (nbgrader formgrader)")
     if students is not None:
         out(f"{len(rows) - mismatches}/{len(rows)} notebooks graded as expected")
     return mismatches

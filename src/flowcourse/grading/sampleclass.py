@@ -293,10 +293,11 @@ def _load_file(path: Path) -> Any:
     return module
 
 
-def load_sample_class(source_root: Path, work_root: Path | None = None) -> list[Student]:
+def load_sample_class(source_root: Path, work_root: Path | None = None, *, robustness: bool = True) -> list[Student]:
     """Every student of the course: ``full``/``blank`` per lesson, the robustness set, the lesson files'.
 
     ``source_root`` holds ``autograder/sample_class/``; ``work_root`` the solutions and release they patch.
+    ``robustness=False`` leaves out the generic robustness students (``full``/``blank`` stay).
     """
     source_root, work_root = Path(source_root), Path(work_root or source_root)
     all_lessons = lessons(work_root)
@@ -307,10 +308,10 @@ def load_sample_class(source_root: Path, work_root: Path | None = None) -> list[
         extra += [s if isinstance(s, Student) else Student(**s) for s in getattr(module, "STUDENTS", [])]
         robust.update(getattr(module, "ROBUSTNESS", {}))
     students: list[Student] = []
-    if robust["lesson"] in all_lessons:
+    if robustness and robust["lesson"] in all_lessons:
         students += robustness_students(work_root, robust["lesson"], robust["target"])
     for lesson in all_lessons:
-        if lesson != robust["lesson"]:
+        if lesson != robust["lesson"] or not robustness:
             students += [Student("full", lesson, about="the full solution"),
                          Student("blank", lesson, base="release", about="the blank release")]
     students += [s for s in extra if s.lesson in all_lessons]

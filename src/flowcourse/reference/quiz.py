@@ -72,3 +72,9 @@ quiz_04_squeeze_name = "B"  # forward (B,4C,H/2,W/2) → (B,C,H,W) is depth-to-s
 quiz_04_actnorm_reload = "C"  # a plain-attribute flag is not in state_dict: the fresh model re-initialises
 quiz_04_lu_cost = "A"  # log|det W| once per layer: O(C³) dense vs O(C) LU, then × h·w
 quiz_04_level_dims = 16  # Glow((1, 8, 8), levels=3): 64 → 32 → 16 coordinates at levels 1, 2, 3
+
+# Lesson 08 — flows in VAEs (own questions; quiz_08_q4 above is the seeds' Q4)
+quiz_08_gap = "C"  # log p(x) − ELBO = KL(q(z|x) ‖ p(z|x)), not the KL to the prior in the ELBO's usual form
+quiz_08_prior_direction = "A"  # tanh planar: posterior only (forward samples); a prior is evaluated at given z
+quiz_08_sign = "B"  # an ELBO above a known log p(x): the forward log-dets were added to log q_K, not subtracted
+quiz_08_reading = "B"  # L_256 rose about as much as the ELBO, the gap stayed: a better model, not a tighter bound
