@@ -311,3 +311,26 @@ def test_bad_input_is_named():
         lu_logdet(torch.tensor([0.0, -float("inf")]), 2, 2)
     with pytest.raises(ValueError, match="divisible by 2\\*\\*levels"):
         Glow((1, 6, 6), levels=2, steps=1)
+
+
+# ------------------------------------------------------------------------------ lesson 04's numeric answers
+
+def test_lesson_04_numeric_answers():
+    """quiz.py's lesson-04 numbers: the seeds' ±228.5, data.bits_per_dim, and a count through Glow's levels."""
+    import math
+
+    from flowcourse.data import bits_per_dim
+    from flowcourse.reference import quiz
+
+    assert quiz.practice_4_logdet_forward == pytest.approx(-228.5, abs=0.05)  # the seeds' answer, base→data
+    assert quiz.practice_4_logdet_inverse == pytest.approx(228.5, abs=0.05)  # data→base: the sign flips
+    assert quiz.practice_4_logdet_forward == pytest.approx(32 * 32 * math.log(2.0 * 0.5 * 0.8), abs=1e-9)
+    assert quiz.quiz_04_bits_per_dim == pytest.approx(float(bits_per_dim(torch.tensor([85.0], dtype=D64))), abs=1e-9)
+    assert quiz.quiz_04_nats_per_image == pytest.approx(2.18 * 64 * math.log(2), abs=1e-9)
+    # level 3 of a three-level Glow on 1x8x8: the innermost steps' ActNorm sees C·H·W = quiz_04_level_dims
+    level, size = Glow((1, 8, 8), levels=3, steps=1, hidden=4), 8
+    for _ in range(2):
+        level, size = level.layers[1].inner, size // 2
+    actnorm = level.layers[1].layers[2]
+    assert isinstance(actnorm, ActNorm)
+    assert actnorm.channels * (size // 2) ** 2 == quiz.quiz_04_level_dims == 16
