@@ -98,6 +98,10 @@ def test_autograded_notebooks_record_mode_flags_and_verdicts(graded):
     assert cells["test_gauss"]["score"] == 0 and cells["test_affine_forward"]["score"] == 3
     warn = nbformat.read(work / "autograded" / "warnings" / "00-toy" / "toy.ipynb", 4)
     assert all(c["score"] == c["points"] for c in warn.metadata["flowcourse"]["cells"])
+    if record["sandbox"] != "limits":  # the kernel ran in its own folder and saw no course file around it
+        reader = nbformat.read(work / "autograded" / "cheat-read-files" / "00-toy" / "toy.ipynb", 4)
+        printed = "".join(o.get("text", "") for c in reader.cells for o in c.get("outputs", []))
+        assert "no gradebook: unable to open database file" in printed
 
 
 def test_export_lists_every_student(graded):

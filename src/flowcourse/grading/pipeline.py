@@ -118,11 +118,15 @@ def _differences(fresh: Path, committed: Path) -> list[str]:
 _worker_api: Any = None
 
 
-def _init_worker(root: str, snapshot: dict) -> None:
+def _init_worker(root: str, snapshot: dict, process: bool = True) -> None:
     global _worker_api
     from flowcourse.grading import preprocessors
 
     _worker_api = _api(root)  # loads the course config (its answer key, its specs) into this process
+    if process:
+        import torch
+
+        torch.set_num_threads(1)  # the judge's work is tiny; the cores belong to the kernels
     preprocessors._TRUSTED.update(snapshot)
     preprocessors.preload_answer_key()
 
@@ -143,12 +147,12 @@ def _run(fn: Callable, tasks: list, root: Path, workers: int, desc: str, progres
     bar = tqdm(total=len(tasks), desc=desc, unit="notebook", disable=not progress)
     results = []
     if workers <= 1 or len(tasks) <= 1:
-        _init_worker(str(root), snapshot)
+        _init_worker(str(root), snapshot, process=False)
         for task in tasks:
             results.append(fn(task))
             bar.update()
-    else:  # fork: workers inherit the imported modules and the trusted snapshot; no state is shared after
-        with multiprocessing.get_context("fork").Pool(workers, _init_worker, (str(root), snapshot)) as pool:
+    else:  # spawn, not fork: a forked child of a process that already ran torch (OpenMP) can hang
+        with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (str(root), snapshot)) as pool:
             for result in pool.imap_unordered(fn, tasks):
                 results.append(result)
                 bar.update()

@@ -27,6 +27,7 @@ import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters import NotebookExporter
+from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
@@ -105,12 +106,17 @@ class TolerantNotebookExporter(NotebookExporter):
     """
 
     def from_filename(self, filename: str, resources: dict | None = None, **kw: Any) -> tuple[str, dict]:
+        resources = ResourcesDict() if resources is None else resources
+        if not resources.get("metadata"):
+            resources["metadata"] = ResourcesDict()
+        folder, name = os.path.split(filename)
+        # as nbconvert does: the kernel then runs in the notebook's own folder, not in the course root
+        resources["metadata"]["name"], resources["metadata"]["path"] = os.path.splitext(name)[0], folder
         try:
             with open(filename, encoding="utf-8") as f:
                 nb = nbformat.read(f, as_version=4)
         except Exception as exc:  # noqa: BLE001 - any failure to read is the student's file, not the batch
             nb = nbformat.v4.new_notebook()
-            resources = dict(resources or {})
             resources["flowcourse_unreadable"] = f"{type(exc).__name__}: {str(exc)[:200]}"
         return self.from_notebook_node(nb, resources, **kw)
 

@@ -1,9 +1,9 @@
 """Kernel isolation: the student's kernel runs under resource limits and, where possible, cannot see the key.
 
 The grading process starts each kernel through a kernel manager (``preprocessors.SandboxKernelManager``)
-that prefixes the kernel's
-command with ``python -m flowcourse.grading.sandbox POLICY -- CMD…``. That wrapper prepares the process
-and then ``exec``\\ s the kernel (same pid, so interrupts and kills from nbclient still reach it):
+that prefixes the kernel's command with ``python -m flowcourse.grading.sandbox POLICY -- CMD…``. That
+wrapper prepares the process and then ``exec``-s the kernel (same pid, so interrupts and kills from
+nbclient still reach it):
 
 ``root``    (the grader runs as root, e.g. on a grading server) — a private mount namespace in which the
             course root, the answer key's repository and the grader's home are replaced by empty tmpfs,
@@ -13,12 +13,14 @@ and then ``exec``\\ s the kernel (same pid, so interrupts and kills from nbclien
             to a fresh unprivileged uid (unique per kernel, so kernels cannot signal or trace each other).
 ``userns``  (unprivileged, user namespaces available) — the same mounts inside ``unshare --user --mount
             --pid``, then a nested user namespace drops every capability so the mounts cannot be undone;
-            a private ``/proc`` hides every other process.
+            a private ``/proc`` hides every other process. The kernel is the namespace's init (pid 1), so
+            it cannot SIGKILL itself; signals from the grader still reach it.
 ``limits``  (neither available) — resource limits only; the trusted comparison still holds, but the
             kernel can read files the grader can read. The grade report says which mode ran.
 
 In every mode: address-space, CPU-time (the per-notebook CPU budget), file-size, process and core-dump
-limits (``setrlimit``).
+limits (``setrlimit``). The kernel runs in the notebook's own folder (read-only when isolated); ``HOME``
+and ``/tmp`` are private and writable.
 """
 
 from __future__ import annotations

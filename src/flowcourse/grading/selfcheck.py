@@ -99,11 +99,11 @@ def round_trip(forward: Callable[[Tensor], Any], inverse: Callable[[Tensor], Any
     if not isinstance(back, Tensor) or back.shape != z.shape:
         what = tuple(back.shape) if isinstance(back, Tensor) else type(back).__name__
         return _report(label, False, f"inverse returned shape {what}, expected {tuple(z.shape)}")
-    err = float((back - z).abs().max())
+    err = float((back - z).detach().abs().max())
     if err > atol:
         return _report(label, False, f"inverse(forward(z)) differs from z by {_fmt(err)}")
     if isinstance(fwd, tuple) and isinstance(inv, tuple):
-        total = float((fwd[1] + inv[1]).abs().max())
+        total = float((fwd[1] + inv[1]).detach().abs().max())
         if total > atol:
             return _report(label, False, f"forward and inverse log-dets should sum to 0, off by {_fmt(total)}")
     return _report(label, True, f"inverse(forward(z)) == z (max error {_fmt(err)})")

@@ -78,3 +78,4 @@ quiz_08_gap = "C"  # log p(x) − ELBO = KL(q(z|x) ‖ p(z|x)), not the KL to th
 quiz_08_prior_direction = "A"  # tanh planar: posterior only (forward samples); a prior is evaluated at given z
 quiz_08_sign = "B"  # an ELBO above a known log p(x): the forward log-dets were added to log q_K, not subtracted
 quiz_08_reading = "B"  # L_256 rose about as much as the ELBO, the gap stayed: a better model, not a tighter bound
+quiz_08_collapse = "C"  # Var_x E[z_2|x] ≈ 0 and posterior sd ≈ 1: z_2 switched off, its posterior is the prior

@@ -632,11 +632,14 @@ CHECKS = [
     Check("quiz_04_actnorm_reload", reference="quiz.quiz_04_actnorm_reload"),
     Check("quiz_04_lu_cost", reference="quiz.quiz_04_lu_cost"),
     Check("quiz_04_level_dims", reference="quiz.quiz_04_level_dims",
-          mistakes=[Mistake("the level's input before its squeeze",
-                            "count after the squeeze: it regroups pixels into channels but keeps every coordinate",
-                            lambda ref, kw: 4),
-                    Mistake("the coordinates factored out at level 1", "level 1 factors out 32 of the 64 coordinates; "
-                            "level 2 works on the other 32 and factors out 16; level 3 works on what is left",
-                            lambda ref, kw: 32)],
+          mistakes=[Mistake("channels instead of coordinates",
+                            "count coordinates C·H·W, not channels: level 3 receives 4×2×2 = 16 coordinates, and its "
+                            "squeeze (16×1×1) keeps every one of them", lambda ref, kw: 4),
+                    Mistake("halved once too often",
+                            "the last level factors out nothing before its steps: 64 → 32 → 16 coordinates at levels "
+                            "1, 2, 3", lambda ref, kw: 8),
+                    Mistake("level 2's count",
+                            "level 1 works on 64 coordinates and factors out 32; level 2 works on 32 and factors out "
+                            "16; level 3 works on what is left", lambda ref, kw: 32)],
           atol=0.0, rtol=0.0),
 ]

@@ -375,4 +375,5 @@ CHECKS = [
     Check("quiz_08_prior_direction", reference="quiz.quiz_08_prior_direction"),
     Check("quiz_08_sign", reference="quiz.quiz_08_sign"),
     Check("quiz_08_reading", reference="quiz.quiz_08_reading"),
+    Check("quiz_08_collapse", reference="quiz.quiz_08_collapse"),
 ]
