@@ -473,8 +473,8 @@ class Judge(NbGraderPreprocessor):
                 results.append(CheckResult(check_name, note=f"internal grading error ({type(exc).__name__}: {exc}); "
                                                              "your instructor has been told"))
         passed, total = sum(r.passed for r in results), sum(r.total for r in results)
-        score = points if total and passed == total else (round(points * passed / total, 4) if total else 0.0)
-        score = min(score, points)
+        # exact fraction; nbgrader rejects a score above the cell's points, so full marks are exactly points
+        score = points if total and passed == total else (min(points * passed / total, points) if total else 0.0)
         title = f"{name} ({', '.join(checks)})"
         cell.outputs = [
             nbformat.v4.new_output("display_data", data={
