@@ -58,8 +58,8 @@ def test_exit_and_non_callables_are_caught():
 
 def test_value_checks_record_the_object_itself():
     records = kernel.run_cases(Check("k_quiz", reference="quiz.q"), " B ")
-    assert records == [{"label": "answer", "status": "ok", "output": {"kind": "str", "value": " B "},
-                        "seconds": 0.0}]
+    assert [(r["label"], r["status"], r["output"]) for r in records] == [
+        ("answer", "ok", {"kind": "str", "value": " B "})]
 
 
 def test_protocol_exercises_classes():

@@ -50,8 +50,8 @@ def run_cases(spec: Check, obj: Any, into: list[dict[str, Any]] | None = None) -
     ``status`` is ``"ok"``, ``"error"`` (the student's code raised) or ``"timeout"``.
     """
     records = [] if into is None else into
-    if spec.is_value:
-        records.append({"label": "answer", "status": "ok", "output": encode(obj), "seconds": 0.0})
+    if spec.is_value:  # the answer itself, encoded under the time limit (its repr is the student's code)
+        records.append(_run_case("answer", dict, obj, lambda answer: answer, spec.time_limit))
         return records
     limit = spec.time_limit
     for case in spec.cases:
