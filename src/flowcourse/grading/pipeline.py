@@ -194,6 +194,7 @@ def grade(root: str | os.PathLike, *, workers: int = 2, lessons_only: Sequence[s
 
     A submission nbgrader cannot grade at all (e.g. the notebook was renamed) gets 0 for every test of the
     missing notebook, recorded in the gradebook, with the reason. Re-grading replaces earlier results.
+    Workers are spawned processes: a script calling this needs an ``if __name__ == "__main__":`` guard.
     """
     from nbgrader.api import Gradebook
 
@@ -309,12 +310,12 @@ def verify(root: Path, student: Student, rows: list[Row], isolated: bool) -> lis
         return []
     if student.expect_total is not None:
         total = sum(r.score for r in mine)
-        if abs(total - student.expect_total) > 1e-6:
+        if not abs(total - student.expect_total) <= 5e-4:
             problems.append(f"total {total:g}, expected {student.expect_total:g}")
     else:
         got = {cell: score for r in mine for cell, score in r.cells.items()}
         for cell, points in expected_points(root, student).items():
-            if abs(got.get(cell, float("nan")) - points) > 1e-6:
+            if not abs(got.get(cell, float("nan")) - points) <= 5e-4:  # expectations may be written 1.4286
                 problems.append(f"{cell}: {got.get(cell)} points, expected {points:g}")
     text = "\n".join(m for r in mine for m in r.messages)
     problems += [f"feedback lacks {frag!r}" for frag in student.expect_message if frag not in text]
