@@ -427,14 +427,14 @@ class MAF(AutoregressiveFlow):
     """
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """``(x, log|det ∂x/∂z|)`` by :func:`sequential_inverse`: ``d`` MADE passes."""
+        """``(x, log|det ∂x/∂z|)`` by :func:`maf_forward`: ``d`` MADE passes."""
         self._check(z, "z")
-        return sequential_inverse(self.conditioner, affine_autoregressive, z)
+        return maf_forward(z, self.conditioner)
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(z, log|det ∂z/∂x|)`` in one MADE pass."""
+        """``(z, log|det ∂z/∂x|)`` by :func:`maf_inverse`: one MADE pass."""
         self._check(x, "x")
-        return affine_autoregressive_inverse(x, *self.conditioner(x))
+        return maf_inverse(x, self.conditioner)
 
 
 class IAF(AutoregressiveFlow):
@@ -456,11 +456,11 @@ class IAF(AutoregressiveFlow):
     """
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """``(x, log|det ∂x/∂z|)`` in one MADE pass."""
+        """``(x, log|det ∂x/∂z|)`` by :func:`iaf_forward`: one MADE pass."""
         self._check(z, "z")
-        return affine_autoregressive(z, *self.conditioner(z))
+        return iaf_forward(z, self.conditioner)
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(z, log|det ∂z/∂x|)`` by :func:`sequential_inverse`: ``d`` MADE passes."""
+        """``(z, log|det ∂z/∂x|)`` by :func:`iaf_inverse`: ``d`` MADE passes."""
         self._check(x, "x")
-        return sequential_inverse(self.conditioner, affine_autoregressive_inverse, x)
+        return iaf_inverse(x, self.conditioner)
