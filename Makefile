@@ -3,22 +3,31 @@ PY      ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: venv test lint demo lab clean
+.PHONY: venv test lint demo lab book browser bench bench-venv bench-peers clean
 
 venv: $(STAMP)
 
+# The course, its tests and the book (Sphinx, Playwright); every version is pinned in pyproject.toml.
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,book]'
 	touch $(STAMP)
 
 lint: venv
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 
-test: venv lint
+# The book's browser tests drive Debian's chromium (Playwright cannot download a browser here). As root it is
+# installed when missing; otherwise those tests skip, unless FLOWCOURSE_REQUIRE_BROWSER=1 (CI) makes them fail.
+browser: venv
+	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@test -x /usr/bin/chromium || echo "no /usr/bin/chromium: the browser tests will skip (apt-get install chromium)"
+
+test: venv lint browser
 	$(BIN)/python -m pytest
 
 demo: venv
@@ -27,5 +36,23 @@ demo: venv
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=course
 
+# The self-study site in book/_build/html: every lesson executed (cached in book/_build), warnings are errors.
+book: venv
+	$(BIN)/flowcourse book
+
+# Benchmarks (never part of the tests): the peer flow libraries come from the `bench` extra; the constraints
+# file keeps pip from replacing torch. `make bench` runs every part and rewrites benchmarks/RESULTS.md.
+bench-venv: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP) benchmarks/constraints.txt
+	$(BIN)/python -m pip install --quiet -c benchmarks/constraints.txt -e '.[dev,book,bench]'
+	touch $(BENCH_STAMP)
+
+bench: bench-venv
+	$(BIN)/python -m benchmarks --out benchmarks/RESULTS.md
+
+bench-peers: bench-venv
+	$(BIN)/python -m benchmarks.peers
+
 clean:
-	rm -rf $(VENV) submitted autograded feedback gradebook.db
+	rm -rf $(VENV) submitted autograded feedback gradebook.db book/_build book/_pages autograder/work

@@ -6,6 +6,7 @@
     flowcourse export [--to FILE]     nbgrader's CSV export of the gradebook
     flowcourse demo [--workers N]     the whole pipeline on the bundled sample class (autograder/work/)
     flowcourse check NOTEBOOK         run a notebook's visible cells and summarise its self-checks
+    flowcourse book [--out DIR]       build the self-study book (runs every lesson; default book/_build/html)
 
 Run from the course root (the repository root), or pass ``--root``.
 """
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook")
     p.add_argument("--with-demos", action="store_true", help="also run cells tagged demo")
     p.add_argument("--timeout", type=int, default=300, help="seconds per cell")
+    p = sub.add_parser("book", help="build the self-study book (Sphinx; executes every lesson)")
+    p.add_argument("--out", default=None, help="site folder (default book/_build/html under the root)")
     return parser
 
 
@@ -50,6 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         from flowcourse.grading.studentcheck import check_notebook
 
         return check_notebook(args.notebook, with_demos=args.with_demos, timeout=args.timeout)
+    if args.command == "book":
+        import subprocess
+
+        from flowcourse.book import build
+
+        try:
+            print(f"built {build(root, args.out)}")
+        except subprocess.CalledProcessError as error:  # Sphinx has printed why
+            return error.returncode
+        return 0
     from flowcourse.grading import pipeline
 
     if args.command == "release":

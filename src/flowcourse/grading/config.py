@@ -30,7 +30,7 @@ FEEDBACK = ["nbgrader.preprocessors.GetGrades", f"{_PP}.HideTestSource",
 
 
 def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse", reference: str | None = None,
-              check_modules: Sequence[str] = (), python_path: Sequence[str] = (), cell_timeout: int = 120,
+              check_modules: Sequence[str] = (), python_path: Sequence[str] = (), cell_timeout: int = 30,
               notebook_budget: int = 600, sandbox: str | None = None,
               environ: MutableMapping[str, str] | None = None) -> None:
     """Configure nbgrader ``c`` for the course whose root is ``root``.
@@ -39,6 +39,8 @@ def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse",
     a 60 s SQLite busy timeout (parallel graders wait instead of failing), our preprocessors in place of
     nbgrader's trusting ones. ``reference``/``check_modules``/``python_path`` point a test course at its own
     answer key and specs; they travel to the grading kernels through the environment (``environ``).
+    ``cell_timeout``: with demo cells blanked, no cell of a full solution takes 2 s, so 30 s is ample
+    headroom and an infinite loop in a self-check costs a submission 30 s, not minutes.
     """
     env = os.environ if environ is None else environ
     root = Path(root).resolve()

@@ -118,9 +118,11 @@ def _differences(fresh: Path, committed: Path) -> list[str]:
 _worker_api: Any = None
 
 
-def _init_worker(root: str, snapshot: dict, process: bool = True) -> None:
+def _init_worker(root: str, snapshot: dict, process: bool = True, fork_kernels: bool = True) -> None:
     global _worker_api
-    from flowcourse.grading import preprocessors
+    from flowcourse.grading import forkserver, preprocessors
+
+    forkserver.enable(fork_kernels)  # kernels forked from a warm process: ~4 s less per notebook
 
     _worker_api = _api(root)  # loads the course config (its answer key, its specs) into this process
     if process:
@@ -143,16 +145,23 @@ def _feedback(task: tuple[str, str]) -> tuple[str, str, bool, str]:
     return lesson, student, bool(result["success"]), result.get("error") or ""
 
 
-def _run(fn: Callable, tasks: list, root: Path, workers: int, desc: str, progress: bool, snapshot: dict) -> list:
+def _run(fn: Callable, tasks: list, root: Path, workers: int, desc: str, progress: bool, snapshot: dict,
+         fork_kernels: bool = False) -> list:
     bar = tqdm(total=len(tasks), desc=desc, unit="notebook", disable=not progress)
     results = []
     if workers <= 1 or len(tasks) <= 1:
-        _init_worker(str(root), snapshot, process=False)
-        for task in tasks:
-            results.append(fn(task))
-            bar.update()
+        from flowcourse.grading import forkserver
+
+        _init_worker(str(root), snapshot, process=False, fork_kernels=fork_kernels)
+        try:
+            for task in tasks:
+                results.append(fn(task))
+                bar.update()
+        finally:
+            forkserver.enable(False)
     else:  # spawn, not fork: a forked child of a process that already ran torch (OpenMP) can hang
-        with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (str(root), snapshot)) as pool:
+        init = (str(root), snapshot, True, fork_kernels)
+        with multiprocessing.get_context("spawn").Pool(workers, _init_worker, init) as pool:
             for result in pool.imap_unordered(fn, tasks):
                 results.append(result)
                 bar.update()
@@ -189,12 +198,13 @@ def _snapshot(root: Path) -> dict:
 
 
 def grade(root: str | os.PathLike, *, workers: int = 2, lessons_only: Sequence[str] | None = None,
-          students: Sequence[str] | None = None, progress: bool = True) -> list[Row]:
+          students: Sequence[str] | None = None, progress: bool = True, fork_kernels: bool = True) -> list[Row]:
     """Autograde every submission in ``submitted/`` (nbgrader ``autograde``), ``workers`` at a time.
 
     A submission nbgrader cannot grade at all (e.g. the notebook was renamed) gets 0 for every test of the
     missing notebook, recorded in the gradebook, with the reason. Re-grading replaces earlier results.
     Workers are spawned processes: a script calling this needs an ``if __name__ == "__main__":`` guard.
+    ``fork_kernels``: start kernels from a warm fork server (:mod:`flowcourse.grading.forkserver`).
     """
     from nbgrader.api import Gradebook
 
@@ -204,7 +214,7 @@ def grade(root: str | os.PathLike, *, workers: int = 2, lessons_only: Sequence[s
     with Gradebook(db_url) as gb:  # one writer creates every student before the workers start
         for student in sorted({s for _, s in tasks}):
             gb.update_or_create_student(student)
-    results = _run(_autograde, tasks, root, workers, "grading", progress, _snapshot(root))
+    results = _run(_autograde, tasks, root, workers, "grading", progress, _snapshot(root), fork_kernels)
     failed = {(lesson, student): error for lesson, student, ok, error in results if not ok}
     rows = []
     with Gradebook(db_url) as gb:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "MODES"]
+__all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "apply_policy", "MODES"]
 
 MODES = ("root", "userns", "limits")
 _CLONE_NEWNS = 0x00020000
@@ -263,9 +263,13 @@ def _drop_to_nested_user(uid: int) -> None:
     os.setresuid(uid, uid, uid)
 
 
-def run_wrapper(policy: dict[str, Any], cmd: list[str]) -> None:
-    """Apply ``policy`` to this process and ``exec`` ``cmd`` (never returns)."""
-    env = dict(os.environ)
+def apply_policy(policy: dict[str, Any], cmd: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Apply ``policy`` to this process; return the kernel command and environment to run under it.
+
+    Mounts, uid and limits change this process for good: call it in the process that becomes the kernel
+    (the wrapper before ``exec``, or a child of :mod:`flowcourse.grading.forkserver`).
+    """
+    env = dict(env)
     mode = policy["mode"]
     if mode in ("root", "userns"):
         data = Path(policy["connection_file"]).read_bytes()
@@ -290,6 +294,12 @@ def run_wrapper(policy: dict[str, Any], cmd: list[str]) -> None:
     else:
         env["FLOWCOURSE_SANDBOX"] = mode
         _set_limits(policy)
+    return cmd, env
+
+
+def run_wrapper(policy: dict[str, Any], cmd: list[str]) -> None:
+    """Apply ``policy`` to this process and ``exec`` ``cmd`` (never returns)."""
+    cmd, env = apply_policy(policy, cmd, dict(os.environ))
     os.execvpe(cmd[0], cmd, env)
 
 

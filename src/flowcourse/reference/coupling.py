@@ -29,6 +29,7 @@ Dinh, Krueger & Bengio (2015), *NICE: Non-linear Independent Components Estimati
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from flowcourse.reference.base import Flow, FlowSequence, check_batch
@@ -262,6 +263,14 @@ class AffineCoupling(Flow):
 
     ``forward(z)`` returns ``(x, Σ(1-m)⊙log s)``; ``inverse(x)`` returns ``(z, -Σ(1-m)⊙log s)``.
 
+    With the default MLP the layer computes the same numbers without the work the mask throws away:
+    :math:`m\odot z` is zero on the transformed coordinates, so the first layer's columns there only ever
+    multiply zeros, and :math:`(1-m)` discards :math:`\log s, t` on the kept ones. The network is therefore
+    evaluated on :math:`z_a` alone with just the rows of its last layer that give :math:`(\log s_b, t_b)`
+    (``index_select`` of the weights; the skipped weights get zero gradient either way), and
+    :math:`x = (z_a, z_b\odot e^{\log s_b} + t_b)` is put together by ``index_copy`` — half the matrix
+    work of the masked form for large :math:`d`.
+
     Args:
         mask: 0/1 tensor broadcasting against one event (1 = kept); a 1-D mask ``(d,)`` gets the default
             MLP conditioner.
@@ -292,26 +301,55 @@ class AffineCoupling(Flow):
                     "pass net= for image masks"
                 )
             net = mlp_conditioner(mask.numel(), hidden, 2 * mask.numel())
+            self._split_halves(mask)
+        else:
+            self.kept = self.moved = self.moved_rows = None
         self.register_buffer("mask", mask)
         self.net = net
         self.clamp = clamp
 
+    def _split_halves(self, mask: Tensor) -> None:
+        """Index buffers of the kept and the moved coordinates, and of the MLP outputs (log s_b, t_b)."""
+        kept, moved = (mask == 1).nonzero().flatten(), (mask == 0).nonzero().flatten()
+        # not persistent: derived from the mask, so state_dicts stay those of the masked layer
+        self.register_buffer("kept", kept, persistent=False)
+        self.register_buffer("moved", moved, persistent=False)
+        self.register_buffer("moved_rows", torch.cat([moved, moved + mask.numel()]), persistent=False)
+
+    def _clamped(self, log_s: Tensor) -> Tensor:
+        return log_s if self.clamp is None else soft_clamp(log_s, self.clamp)
+
     def conditioner(self, z: Tensor) -> tuple[Tensor, Tensor]:
         r"""``(log_s, t)`` from the kept half only, :math:`\log s` soft-clamped."""
         log_s, t = self.net(self.mask * z).chunk(2, dim=1)
-        if self.clamp is not None:
-            log_s = soft_clamp(log_s, self.clamp)
-        return log_s, t
+        return self._clamped(log_s), t
+
+    def _moved_conditioner(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        r"""``(log_s_b, t_b)`` on the moved coordinates: the default MLP restricted to :math:`z_a` (see above)."""
+        first, hidden, last = self.net[0], self.net[2], self.net[4]
+        h = F.relu(F.linear(z.index_select(1, self.kept), first.weight.index_select(1, self.kept), first.bias))
+        h = F.relu(hidden(h))
+        out = F.linear(h, last.weight.index_select(0, self.moved_rows), last.bias.index_select(0, self.moved_rows))
+        log_s, t = out.chunk(2, dim=1)
+        return self._clamped(log_s), t
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Base→data: return ``(x, log|det ∂x/∂z|)``."""
         _check_input(self.mask, z, "z")
-        return coupling_forward(z, self.mask, *self.conditioner(z))
+        if self.kept is None:
+            return coupling_forward(z, self.mask, *self.conditioner(z))
+        log_s, t = self._moved_conditioner(z)
+        x_b = z.index_select(1, self.moved) * torch.exp(log_s) + t
+        return z.index_copy(1, self.moved, x_b), log_s.sum(1)
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Data→base: return ``(z, log|det ∂z/∂x|)``; ``x_a = z_a`` so the conditioner sees the same input."""
         _check_input(self.mask, x, "x")
-        return coupling_inverse(x, self.mask, *self.conditioner(x))
+        if self.kept is None:
+            return coupling_inverse(x, self.mask, *self.conditioner(x))
+        log_s, t = self._moved_conditioner(x)
+        z_b = (x.index_select(1, self.moved) - t) * torch.exp(-log_s)
+        return x.index_copy(1, self.moved, z_b), -log_s.sum(1)
 
 
 class AdditiveCoupling(Flow):

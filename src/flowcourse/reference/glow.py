@@ -160,7 +160,7 @@ def conv1x1_logdet(W: Tensor, h: int, w: int) -> Tensor:
         got = tuple(W.shape) if isinstance(W, Tensor) else type(W).__name__
         raise ValueError(f"W must be a square matrix (C, C), got {got}")
     logabsdet = torch.linalg.slogdet(W).logabsdet
-    if bool(torch.isinf(logabsdet)):
+    if logabsdet.item() == -math.inf:  # slogdet's answer for det W = 0
         raise ValueError("W is singular (det W = 0): a 1x1 convolution with it is not invertible")
     return h * w * logabsdet
 
@@ -182,9 +182,11 @@ def lu_logdet(log_abs_diag_u: Tensor, h: int, w: int) -> Tensor:
         got = (tuple(log_abs_diag_u.shape) if isinstance(log_abs_diag_u, Tensor)
                else type(log_abs_diag_u).__name__)
         raise ValueError(f"log_abs_diag_u must be a vector (C,) of log|U_ii|, got {got}")
-    if bool((log_abs_diag_u == -math.inf).any()):
+    total = log_abs_diag_u.sum()
+    # one scalar read instead of an elementwise test: a single -inf entry makes the sum -inf
+    if total.item() == -math.inf:
         raise ValueError("some U_ii = 0 (log|U_ii| = -inf): W = PLU is singular, not invertible")
-    return h * w * log_abs_diag_u.sum()
+    return h * w * total
 
 
 def _random_orthogonal(c: int) -> Tensor:

@@ -96,7 +96,8 @@ def _check_scalar(name: str, s: Tensor | float, dtype: torch.dtype) -> Tensor:
 
 def _log_sech(a: Tensor) -> Tensor:
     r""":math:`\log\operatorname{sech} a = \log 2 - |a| - \operatorname{softplus}(-2|a|)`, finite."""
-    return math.log(2.0) - a.abs() - F.softplus(-2.0 * a.abs())
+    abs_a = a.abs()
+    return math.log(2.0) - abs_a - F.softplus(-2.0 * abs_a)
 
 
 def _log_softplus(x: Tensor) -> Tensor:
@@ -170,7 +171,12 @@ def planar_logdet(
     """
     b = _check_planar(z, u, w, b)
     _, dh = planar_activation(z @ w + b, activation, negative_slope)
-    return torch.log(torch.abs(1.0 + dh * (w @ u)))
+    return _planar_logdet_from(dh, w @ u)
+
+
+def _planar_logdet_from(dh: Tensor, wu: Tensor) -> Tensor:
+    r""":math:`\log|1 + h'\,w^\top u|` from :math:`h'(w^\top z + b)` and :math:`w^\top u`."""
+    return torch.log(torch.abs(1.0 + dh * wu))
 
 
 def planar_forward(
@@ -188,8 +194,8 @@ def planar_forward(
     tensor([[0.7616, 0.0000]])
     """
     b = _check_planar(z, u, w, b)
-    h, _ = planar_activation(z @ w + b, activation, negative_slope)
-    return z + h.unsqueeze(1) * u, planar_logdet(z, u, w, b, activation, negative_slope)
+    h, dh = planar_activation(z @ w + b, activation, negative_slope)
+    return z + h.unsqueeze(1) * u, _planar_logdet_from(dh, w @ u)
 
 
 def planar_u_hat(u: Tensor, w: Tensor) -> Tensor:
@@ -243,9 +249,16 @@ def planar_u_hat_logdet(
     b = _check_planar(z, u, w, b)
     slope = _check_activation(activation, negative_slope)
     a = z @ w + b
+    h = torch.tanh(a) if activation == "tanh" else None
+    return _u_hat_logdet_from(a, h, w @ u, activation, slope)
+
+
+def _u_hat_logdet_from(a: Tensor, h: Tensor | None, wu: Tensor, activation: str, slope: float) -> Tensor:
+    r"""The stable :math:`\log|1 + h'(a)\,w^\top\hat u|` from :math:`a`, :math:`h = \tanh a` (tanh only) and
+    the raw :math:`w^\top u`: the body of :func:`planar_u_hat_logdet`, shared with :class:`Planar`."""
     if activation == "tanh":
         tiny = torch.finfo(a.dtype).tiny
-        log_one_minus_dh = torch.log(torch.tanh(a).square().clamp_min(tiny))  # 1 - sech² = tanh²
+        log_one_minus_dh = torch.log(h.square().clamp_min(tiny))  # 1 - sech² = tanh²
         log_dh = 2.0 * _log_sech(a)
     else:
         # Step functions of a: constants for autograd, so their -inf entries never meet a gradient.
@@ -253,7 +266,7 @@ def planar_u_hat_logdet(
         log_one_minus_dh = torch.where(positive, -math.inf, math.log1p(-slope) if slope < 1 else -math.inf)
         log_dh = torch.where(positive, 0.0, math.log(slope) if slope > 0 else -math.inf)
         log_one_minus_dh, log_dh = log_one_minus_dh.to(a.dtype), log_dh.to(a.dtype)
-    return torch.logaddexp(log_one_minus_dh, log_dh + _log_softplus(w @ u))
+    return torch.logaddexp(log_one_minus_dh, log_dh + _log_softplus(wu))
 
 
 def planar_inverse(
@@ -338,11 +351,15 @@ class Planar(Flow):
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(x, log|det ∂x/∂z|)``, shapes ``(batch, d)`` and ``(batch,)``."""
         act, slope = self.activation, self.negative_slope
-        x, logdet = planar_forward(z, self.effective_u(), self.w, self.b, act, slope)
-        if self.reparameterize:
-            # Same value, but stays finite where w^T û rounds to -1 (w^T u << -1).
-            logdet = planar_u_hat_logdet(z, self.u, self.w, self.b, act, slope)
-        return x, logdet
+        if not self.reparameterize:
+            return planar_forward(z, self.u, self.w, self.b, act, slope)
+        u_hat = planar_u_hat(self.u, self.w)
+        b = _check_planar(z, u_hat, self.w, self.b)
+        a = z @ self.w + b  # computed once, for both x and the log-det
+        h, _ = planar_activation(a, act, slope) if act != "tanh" else (torch.tanh(a), None)
+        # planar_u_hat_logdet's value: stays finite where w^T û rounds to -1 (w^T u << -1)
+        logdet = _u_hat_logdet_from(a, h, self.w @ self.u, act, _check_activation(act, slope))
+        return z + h.unsqueeze(1) * u_hat, logdet
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(z, log|det ∂z/∂x|)`` for ReLU / leaky ReLU; raise ``NoClosedFormInverse`` for tanh."""

@@ -1,0 +1,75 @@
+"""``python -m benchmarks [--out FILE] [--only PART ...]``: every benchmark, one after another, into one report.
+
+Each part runs in its own process (as ``python -m benchmarks.PART``) so that none inherits another's threads
+or caches; its output is shown as it comes and written, with a description of the machine, to ``--out``
+(``make bench`` writes ``benchmarks/RESULTS.md``). Nothing here judges a figure: the tables say the goals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+PARTS = {
+    "peers": "Reference vs the public flow libraries (ms per call, 1 thread, interleaved)",
+    "lessons": "Lesson run times (every solutions notebook, end to end)",
+    "grading": "Grading throughput (a synthetic class of 200)",
+    "quality": "Model quality (test bits/dim on digits, nats per dimension on two moons)",
+}
+
+
+def machine() -> str:
+    """CPU model, cores, memory, OS, Python and torch versions, load average."""
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), 0)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{cpu}, {os.cpu_count()} cores, {mem_kb / 2**20:.0f} GiB, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}, load average {load}")
+
+
+def run_part(name: str) -> tuple[str, int, float]:
+    """Run ``python -m benchmarks.NAME``, echoing its output; return (output, exit code, seconds)."""
+    start = datetime.datetime.now()
+    process = subprocess.Popen([sys.executable, "-m", f"benchmarks.{name}"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).resolve().parents[1])
+    lines = []
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        lines.append(line)
+    code = process.wait()
+    return "".join(lines), code, (datetime.datetime.now() - start).total_seconds()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=None, help="write the report here (markdown)")
+    parser.add_argument("--only", nargs="*", choices=list(PARTS), default=list(PARTS))
+    args = parser.parse_args(argv)
+    report = [f"# Benchmark results\n\nMeasured {datetime.date.today()} with `make bench` "
+              f"(`python -m benchmarks`), on: {machine()}.\n"]
+    failed = 0
+    for name in args.only:
+        print(f"\n=== {name}: {PARTS[name]}\n", flush=True)
+        output, code, seconds = run_part(name)
+        failed += code != 0
+        status = "" if code == 0 else f" — exited {code}"
+        report.append(f"## {PARTS[name]}\n\n`python -m benchmarks.{name}` ({seconds:.0f} s{status})\n\n"
+                      f"```\n{output.rstrip()}\n```\n")
+    if args.out:
+        report.append(f"Machine at the end: {machine()}.\n")
+        Path(args.out).write_text("\n".join(report))
+        print(f"\nwrote {args.out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

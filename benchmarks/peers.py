@@ -1,0 +1,416 @@
+r"""The answer key against the public flow libraries (issue 7, part 1): ``python -m benchmarks.peers [--quick]``.
+
+Cases, each timed on one torch thread with every library interleaved round-robin (:mod:`benchmarks.timing`):
+
+* **RealNVP**, 8 affine couplings on :math:`d = 2` and :math:`d = 64`: one training step (``log_prob`` of a
+  batch of 4096, backward, Adam step). Every library gets the same conditioner, an MLP with two hidden
+  ReLU layers of 64 (zuko builds that MLP itself; the others get :func:`mlp`), and the coordinates
+  alternate between the kept and the transformed half from one coupling to the next.
+* **Planar**, 32 tanh layers on :math:`d = 2`, one reverse-KL training step on 4096 samples (normflows only:
+  zuko, nflows and FrEIA have no planar layer).
+* **log|det W|** of a :math:`C\times C` 1×1-convolution weight, forward and backward, for
+  :math:`C = 3 \dots 512`: each library's LU form (:math:`\sum_i \log|U_{ii}|`) and its dense form
+  (``slogdet``), as each library computes it.
+* **MAF** on :math:`d = 16` (MADE 64-64): ``log_prob`` (one network pass) and ``sample`` (:math:`d` passes) of
+  4096 points, without gradients.
+
+Each row lists each library's median ms and the ratio reference / fastest peer (goal: at most 1.0). A library
+that is not installed is reported as ``missing``; one without such a layer as ``n/a``. Install the peers with
+``pip install -c benchmarks/constraints.txt -e '.[bench]'`` (``make bench-venv``): the constraints keep torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from benchmarks.timing import calibrate, interleaved_medians, one_thread, print_table
+from flowcourse.reference.autoregressive import MAF
+from flowcourse.reference.base import FlowDistribution, FlowSequence, StandardNormal
+from flowcourse.reference.coupling import RealNVP
+from flowcourse.reference.glow import LUInvertible1x1Conv, conv1x1_logdet, lu_logdet
+from flowcourse.reference.planar import Planar
+
+REFERENCE = "reference"
+PEERS = ("zuko", "normflows", "nflows", "FrEIA")
+LIBRARIES = (REFERENCE, *PEERS)
+MISSING = "missing"
+NOT_AVAILABLE = "n/a"
+
+BATCH = 4096
+HIDDEN = 64
+COUPLINGS = 8
+PLANAR_LAYERS = 32
+MAF_D = 16
+LOGDET_CHANNELS = (3, 8, 32, 128, 512)
+LOG_2PI = math.log(2 * math.pi)
+
+Step = Callable[[], object]
+
+
+def installed(library: str) -> bool:
+    """Whether a library can be imported (the reference always can)."""
+    return library == REFERENCE or importlib.util.find_spec(library) is not None
+
+
+def mlp(d_in: int, d_out: int, hidden: int = HIDDEN) -> nn.Sequential:
+    """The conditioner every library gets: ``d_in → hidden → hidden → d_out`` with ReLU (as the reference's)."""
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, d_out))
+
+
+class ContextFreeMLP(nn.Sequential):
+    """:func:`mlp` for nflows, which calls its conditioner as ``net(x, context)``."""
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        return super().forward(x)
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """:math:`\\log \\mathcal{N}(z; 0, I)` per row."""
+    return -0.5 * z.pow(2).sum(1) - 0.5 * z.shape[1] * LOG_2PI
+
+
+# ------------------------------------------------------------------------------------------------ RealNVP
+
+LogProb = Callable[[Tensor], Tensor]
+
+
+def realnvp(library: str, d: int, n_layers: int = COUPLINGS, hidden: int = HIDDEN) -> tuple[nn.Module, LogProb]:
+    """A RealNVP of ``n_layers`` affine couplings on ``R^d`` in ``library``: ``(module, log_prob)``.
+
+    Coupling ``k`` keeps one half and transforms the other, the halves swapping from one coupling to the
+    next; the conditioner is :func:`mlp` (zuko: its own identical MLP). ``d`` must be even. Log-scales are
+    bounded as each library does by default: reference ``2 tanh(a/2)``, FrEIA ``2 tanh(a)``, zuko
+    ``a / (1 + |a| / 6.9)``, nflows ``log(sigmoid(a + 2) + 1e-3)``, normflows unbounded ``a``.
+    """
+    if library == REFERENCE:
+        dist = FlowDistribution(RealNVP(d, n_layers, hidden), StandardNormal(d))
+        return dist, dist.log_prob
+    if library == "normflows":
+        import normflows as nf
+
+        half = d // 2
+        # channel / channel_inv: chunk and cat, the halves swapping without a permutation layer
+        flows = [nf.flows.AffineCouplingBlock(mlp(half, 2 * (d - half), hidden),
+                                              split_mode="channel" if k % 2 == 0 else "channel_inv")
+                 for k in range(n_layers)]
+        model = nf.NormalizingFlow(nf.distributions.DiagGaussian(d, trainable=False), flows)
+        return model, model.log_prob
+    if library == "nflows":
+        from nflows.distributions import StandardNormal as NflowsNormal
+        from nflows.flows import Flow as NflowsFlow
+        from nflows.transforms import AffineCouplingTransform, CompositeTransform
+
+        i = torch.arange(d)
+        couplings = [AffineCouplingTransform(((i + k) % 2).int(), lambda a, b: ContextFreeMLP(*mlp(a, b, hidden)))
+                     for k in range(n_layers)]
+        model = NflowsFlow(CompositeTransform(couplings), NflowsNormal([d]))
+        return model, model.log_prob
+    if library == "zuko":
+        import zuko
+
+        model = zuko.flows.NICE(d, transforms=n_layers, hidden_features=(hidden, hidden))
+        return model, lambda x: model().log_prob(x)
+    if library == "FrEIA":
+        import FrEIA.framework as Ff
+        import FrEIA.modules as Fm
+
+        model = Ff.SequenceINN(d)
+        for _ in range(n_layers // 2):  # a GLOW coupling block is two couplings, one per half
+            model.append(Fm.GLOWCouplingBlock, subnet_constructor=lambda a, b: mlp(a, b, hidden), clamp=2.0,
+                         clamp_activation="TANH")
+
+        def log_prob(x: Tensor) -> Tensor:
+            z, log_jac = model(x)
+            return standard_normal_log_prob(z) + log_jac
+
+        return model, log_prob
+    raise ValueError(f"unknown library {library!r}, expected one of {LIBRARIES}")
+
+
+def training_step(module: nn.Module, loss: Callable[[], Tensor]) -> Step:
+    """One Adam step on ``loss()``: zero the gradients, backward, step."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss().backward()
+        optimizer.step()
+
+    return step
+
+
+def realnvp_step(library: str, d: int) -> Step:
+    """A maximum-likelihood training step of :func:`realnvp` on a fixed batch of 4096 points."""
+    module, log_prob = realnvp(library, d)
+    x = torch.randn(BATCH, d, generator=torch.Generator().manual_seed(0))
+    return training_step(module, lambda: -log_prob(x).mean())
+
+
+# ------------------------------------------------------------------------------------------------- planar
+
+def planar(library: str, d: int = 2, n_layers: int = PLANAR_LAYERS) -> tuple[nn.Module, Callable[[int], Tensor]]:
+    """``n_layers`` tanh planar layers (invertible û form) in ``library``: ``(module, reverse_kl(n))``.
+
+    ``reverse_kl(n)`` samples ``n`` points and returns :math:`\\mathbb{E}[\\log q(x) - \\log p(x)]` with a
+    standard normal target :math:`p`.
+    """
+    if library == REFERENCE:
+        dist = FlowDistribution(FlowSequence(*[Planar(d) for _ in range(n_layers)]), StandardNormal(d))
+
+        def reverse_kl(n: int) -> Tensor:
+            x, log_q = dist.sample_and_log_prob(n)
+            return (log_q - standard_normal_log_prob(x)).mean()
+
+        return dist, reverse_kl
+    if library == "normflows":
+        import normflows as nf
+
+        class Target(nn.Module):
+            def log_prob(self, z: Tensor) -> Tensor:
+                return standard_normal_log_prob(z)
+
+        model = nf.NormalizingFlow(nf.distributions.DiagGaussian(d, trainable=False),
+                                   [nf.flows.Planar((d,)) for _ in range(n_layers)], p=Target())
+        return model, model.reverse_kld
+    raise NotImplementedError(f"{library} has no planar layer")
+
+
+def planar_step(library: str) -> Step:
+    """A reverse-KL training step of :func:`planar` on 4096 fresh samples."""
+    module, reverse_kl = planar(library)
+    return training_step(module, lambda: reverse_kl(BATCH))
+
+
+# ----------------------------------------------------------------------------------------------- log-dets
+
+def lu_logdet_fn(library: str, channels: int) -> Callable[[], Tensor]:
+    """``log|det W|`` of an LU-parametrised ``C×C`` weight, as ``library`` computes it (a closure)."""
+    if library == REFERENCE:
+        layer = LUInvertible1x1Conv(channels)
+        return lambda: lu_logdet(layer.log_abs_s, 1, 1)
+    if library == "normflows":
+        import normflows as nf
+
+        nf_layer = nf.flows.Invertible1x1Conv(channels, use_lu=True)
+        return lambda: torch.sum(nf_layer.log_S) * 1 * 1  # Invertible1x1Conv.inverse's: sum(log S) * h * w
+    if library == "nflows":
+        from nflows.transforms import LULinear
+
+        return LULinear(channels).logabsdet
+    if library == "zuko":
+        from zuko.transforms import LULinearTransform
+
+        lu = nn.Parameter(torch.linalg.lu_factor(torch.randn(channels, channels)).LU)
+        x = torch.zeros(1, channels)
+        return lambda: LULinearTransform(lu).log_abs_det_jacobian(x, x).sum()
+    raise NotImplementedError(f"{library} has no LU-parametrised linear layer")
+
+
+def dense_logdet_fn(library: str, channels: int) -> Callable[[], Tensor]:
+    """``log|det W|`` of a dense ``C×C`` weight (``slogdet``), as ``library`` computes it (a closure)."""
+    if library == REFERENCE:
+        weight = nn.Parameter(torch.linalg.qr(torch.randn(channels, channels)).Q)
+        return lambda: conv1x1_logdet(weight, 1, 1)
+    if library == "normflows":
+        import normflows as nf
+
+        nf_layer = nf.flows.Invertible1x1Conv(channels, use_lu=False)
+        return lambda: torch.slogdet(nf_layer.W)[1] * 1 * 1  # Invertible1x1Conv.inverse's, h = w = 1
+    if library == "nflows":
+        from nflows.transforms import NaiveLinear
+
+        return NaiveLinear(channels).logabsdet
+    raise NotImplementedError(f"{library} has no dense linear layer with a log-det")
+
+
+def with_backward(logdet: Callable[[], Tensor]) -> Step:
+    """Forward and backward of a log-det, as a training step pays them."""
+    return lambda: logdet().backward()
+
+
+def slogdet_float32_error(channels: int = 512, spread: float = 6.0, seed: int = 0) -> float:
+    r"""Nats by which float32 ``slogdet`` misses :math:`\log|\det W|` of an ill-conditioned :math:`W = PLU`.
+
+    :math:`U_{ii} = e^{\pm\text{spread}}` alternating in sign of the exponent (condition number
+    :math:`\sim e^{2\,\text{spread}}`), unit-lower :math:`L` and unit-upper part of :math:`U` random; the
+    exact value is :math:`\sum_i \log|U_{ii}|`, which is what the LU form returns.
+    """
+    g = torch.Generator().manual_seed(seed)
+    log_diag = spread * torch.linspace(-1, 1, channels, dtype=torch.float64)
+    lower = torch.tril(torch.randn(channels, channels, generator=g, dtype=torch.float64), -1) / math.sqrt(channels)
+    upper = torch.triu(torch.randn(channels, channels, generator=g, dtype=torch.float64), 1) / math.sqrt(channels)
+    L = lower + torch.eye(channels, dtype=torch.float64)
+    U = upper + torch.diag(log_diag.exp())
+    W = (L @ U)[torch.randperm(channels, generator=g)]
+    exact = float(log_diag.sum())
+    return abs(float(torch.linalg.slogdet(W.float()).logabsdet) - exact)
+
+
+# -------------------------------------------------------------------------------------------------- MAF
+
+def maf(library: str, d: int = MAF_D, hidden: int = HIDDEN) -> tuple[nn.Module, LogProb, Callable[[int], Tensor]]:
+    """A one-layer MAF (MADE ``hidden``-``hidden``) in ``library``: ``(module, log_prob, sample)``."""
+    if library == REFERENCE:
+        dist = FlowDistribution(MAF(d, (hidden, hidden)), StandardNormal(d))
+        return dist, dist.log_prob, dist.sample
+    if library == "zuko":
+        import zuko
+
+        model = zuko.flows.MAF(d, transforms=1, hidden_features=(hidden, hidden))
+        return model, lambda x: model().log_prob(x), lambda n: model().sample((n,))
+    if library == "nflows":
+        from nflows.distributions import StandardNormal as NflowsNormal
+        from nflows.flows import Flow as NflowsFlow
+        from nflows.transforms import MaskedAffineAutoregressiveTransform
+
+        # initial layer + 1 block = two hidden layers, plain (not residual) like the others
+        made = MaskedAffineAutoregressiveTransform(d, hidden, num_blocks=1, use_residual_blocks=False)
+        model = NflowsFlow(made, NflowsNormal([d]))
+        return model, model.log_prob, model.sample
+    if library == "normflows":
+        import normflows as nf
+
+        made = nf.flows.MaskedAffineAutoregressive(d, hidden, num_blocks=1, use_residual_blocks=False)
+        model = nf.NormalizingFlow(nf.distributions.DiagGaussian(d, trainable=False), [made])
+        return model, model.log_prob, lambda n: model.sample(n)[0]
+    raise NotImplementedError(f"{library} has no MAF")
+
+
+def maf_fn(library: str, what: str) -> Step:
+    """``log_prob`` of 4096 points or ``sample`` of 4096 points of :func:`maf`, without gradients."""
+    _, log_prob, sample = maf(library)
+    x = torch.randn(BATCH, MAF_D, generator=torch.Generator().manual_seed(0))
+
+    def run() -> None:
+        with torch.no_grad():
+            log_prob(x) if what == "log_prob" else sample(BATCH)
+
+    return run
+
+
+# ------------------------------------------------------------------------------------------------- cases
+
+@dataclass
+class Case:
+    """One row: a name and, per library, a builder of the zero-argument function that is timed."""
+
+    name: str
+    build: Callable[[str], Step]
+    calibrate: bool = False  # µs-scale work: time many calls per sample
+    unlike: tuple[str, ...] = ()  # libraries shown in parentheses and left out of the ratio: other work
+    results: dict[str, float | str] = field(default_factory=dict)
+
+
+def cases(quick: bool = False) -> list[Case]:
+    """The benchmark cases, in the order they are printed (``quick``: fewer channel counts)."""
+    out = [
+        Case("RealNVP 8 couplings d=2, train step", lambda lib: realnvp_step(lib, 2)),
+        Case("RealNVP 8 couplings d=64, train step", lambda lib: realnvp_step(lib, 64)),
+        Case("planar 32 layers d=2, reverse-KL step", planar_step),
+    ]
+    for c in (3, 32, 512) if quick else LOGDET_CHANNELS:
+        out.append(Case(f"LU log|det W| C={c}, fwd+bwd", lambda lib, c=c: with_backward(lu_logdet_fn(lib, c)),
+                        calibrate=True))
+        out.append(Case(f"slogdet log|det W| C={c}, fwd+bwd",
+                        lambda lib, c=c: with_backward(dense_logdet_fn(lib, c)), calibrate=True))
+    out += [
+        Case(f"MAF d={MAF_D} log_prob, no grad", lambda lib: maf_fn(lib, "log_prob"), unlike=("normflows",)),
+        Case(f"MAF d={MAF_D} sample, no grad", lambda lib: maf_fn(lib, "sample"), unlike=("normflows",)),
+    ]
+    return out
+
+
+def run_case(case: Case, repeats: int) -> dict[str, float | str]:
+    """Time ``case`` in every installed library, interleaved; missing libraries and layers are marked."""
+    steps: dict[str, Step] = {}
+    for lib in LIBRARIES:
+        if not installed(lib):
+            case.results[lib] = MISSING
+            continue
+        try:
+            steps[lib] = case.build(lib)
+        except NotImplementedError:
+            case.results[lib] = NOT_AVAILABLE
+    torch.manual_seed(0)
+    numbers = {lib: calibrate(fn) for lib, fn in steps.items()} if case.calibrate else None
+    medians = interleaved_medians(steps, repeats, warmup=2, numbers=numbers)
+    case.results.update({lib: f"({ms:.3g})" if lib in case.unlike else ms for lib, ms in medians.items()})
+    return case.results
+
+
+def ratio(results: dict[str, float | str]) -> float | None:
+    """Reference median over the fastest peer's median, or ``None`` when no peer was timed."""
+    peers = [v for lib, v in results.items() if lib != REFERENCE and isinstance(v, float)]
+    ref = results.get(REFERENCE)
+    return ref / min(peers) if peers and isinstance(ref, float) else None
+
+
+def row(case: Case) -> list[object]:
+    """A table row: the case, each library's median ms (or why there is none), the ratio."""
+    r = ratio(case.results)
+    return [case.name, *(case.results.get(lib, "-") for lib in LIBRARIES), "-" if r is None else f"{r:.2f}"]
+
+
+def machine() -> str:
+    """One line about the machine: CPUs, torch threads, load averages (the machine is shared)."""
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} on "
+            f"{torch.get_num_threads()} thread(s), load average {load}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every case, print one table (medians in ms) and the float32 slogdet error."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and channel counts (~30 s)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default 15, quick 3)")
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
+    args = parser.parse_args(argv)
+    one_thread()
+    repeats = args.repeats or (3 if args.quick else 15)
+    print(f"machine: {machine()} (start)", flush=True)
+    print("versions: " + ", ".join(f"{lib} {_version(lib)}" for lib in PEERS), flush=True)
+    all_cases = [case for case in cases(args.quick) if args.only in case.name]
+    for case in all_cases:
+        run_case(case, repeats)
+    header = ["case (median ms)", *LIBRARIES, "ref/best"]
+    print()
+    print_table(f"Reference vs peers, batch {BATCH}, {repeats} interleaved rounds, 1 thread",
+                header, [row(case) for case in all_cases],
+                note=f"ref/best = reference / fastest peer (goal <= 1.0); {MISSING} = not installed, "
+                     f"{NOT_AVAILABLE} = no such layer; (ms) = not counted: normflows' MAF runs its MADE "
+                     "in the sampling direction\n(1 pass to sample, d passes for log_prob), the work of an IAF.")
+    maf_rows = [c for c in all_cases if c.name.startswith("MAF")]
+    if len(maf_rows) == 2:
+        lp, sa = (c.results for c in maf_rows)
+        slow = ", ".join(f"{lib} {sa[lib] / lp[lib]:.1f}x" for lib in LIBRARIES
+                         if isinstance(lp.get(lib), float) and isinstance(sa.get(lib), float))
+        print(f"MAF sample / log_prob: {slow}")
+    print(f"float32 slogdet error on an ill-conditioned 512x512 W = PLU: {slogdet_float32_error():.1f} nats "
+          "(the LU form is exact)")
+    print(f"machine: {machine()} (end)")
+    return 0
+
+
+def _version(library: str) -> str:
+    if not installed(library):
+        return MISSING
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(library)
+    except PackageNotFoundError:  # pragma: no cover - importable but not pip-installed
+        return "?"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+r"""Model quality: digits test bits/dim and two-moons test NLL per dimension, next to the issue's figures.
+
+``python -m benchmarks.quality [--quick]`` prints one markdown table. Digits (8x8, 17 levels, the
+1200/300/297 split of :func:`flowcourse.data.digits`, uniform dequantisation :math:`y = (x + u)/17`):
+
+* independent per-pixel categoricals (discrete, no dequantisation), :func:`~flowcourse.data.categorical_baseline_bpd`;
+* one full-covariance Gaussian, in **pixel** space (on :math:`y`) and in **logit** space
+  (:math:`\operatorname{logit}(\alpha + (1-2\alpha)y)`, :math:`\alpha = 0.05` and :math:`0.01`, the density
+  carried back to :math:`y` by the change of variables), :func:`~flowcourse.data.gaussian_baseline_bpd`;
+* lesson 04's two-level Glow (4 steps per level, 64 hidden channels, logit layer :math:`\alpha = 0.01`),
+  built from :mod:`flowcourse.reference.glow` exactly as the lesson builds it from the student's layers
+  (same construction order, dtype and seeds), trained with the lesson's 150 Adam steps — so the figure is
+  the lesson's;
+* an 8-block RealNVP (:func:`flowcourse.reference.coupling.RealNVP` on the 64 flattened pixels, same logit
+  layer), trained on the same split and dequantisation.
+
+Test bits/dim average 4 dequantisations of the test digits (:func:`~flowcourse.data.dequantized_bits_per_dim`).
+Two moons (:func:`flowcourse.data.two_moons_split`: 4000 training, 2000 held-out points): lesson 03's
+RealNVP recipe, test NLL in nats **per dimension** = mean NLL per point / 2. Everything is seeded and runs on
+one torch thread. ``--quick`` cuts the training steps (the output says so) for a smoke run; its model
+figures are not the lesson's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from flowcourse.data import (
+    categorical_baseline_bpd,
+    dequantize,
+    dequantized_bits_per_dim,
+    digits,
+    gaussian_baseline_bpd,
+    nats_per_dim,
+    two_moons_split,
+)
+from flowcourse.reference.base import FlowDistribution, FlowSequence, StandardNormal
+from flowcourse.reference.coupling import RealNVP
+from flowcourse.reference.glow import Glow, Sigmoid
+from flowcourse.training import fit_max_likelihood
+
+#: The figures the issue quotes (test bits/dim on the digits).
+ISSUE = {"categorical": 2.42, "gaussian": 2.46, "realnvp": 2.18}
+#: What lesson 04 quotes for its Glow: 150 steps -> about 2.17, 600 steps (LONG_RUN) -> about 2.12.
+LESSON_04 = {150: 2.17, 600: 2.12}
+#: Lesson 03's two-moons figures as NLL per dimension (it quotes log-likelihoods, -0.94..-1.08 and -0.89).
+LESSON_03 = {"short": "0.94–1.08", "long": "0.89"}
+#: A volume-preserving flow on N(0, I) never exceeds the base's peak density 1/(2π): NLL/dim >= log(2π)/2.
+VOLUME_PRESERVING_BOUND = math.log(2 * math.pi) / 2
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Training steps of each model; ``long_runs`` adds the lessons' longer runs (Glow 600, moons 1500)."""
+
+    glow_steps: int
+    realnvp_steps: int
+    moons_steps: int
+    long_runs: bool
+    label: str
+
+
+FULL = Budget(glow_steps=150, realnvp_steps=500, moons_steps=300, long_runs=True, label="full")
+QUICK = Budget(glow_steps=20, realnvp_steps=60, moons_steps=60, long_runs=False,
+               label="QUICK (fewer training steps: model rows are smoke figures, not the lessons')")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: what was measured, our figure, the figure to compare with, and its cost."""
+
+    quantity: str
+    model: str
+    ours: float
+    reference: str
+    cpu_s: float
+
+
+@contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Build modules under ``dtype`` (the lessons run with float64 as the default) and restore it after."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+def _timed(fn: Callable[[], float]) -> tuple[float, float]:
+    start = time.process_time()
+    value = fn()
+    return value, time.process_time() - start
+
+
+def lesson04_glow(steps: int = 150) -> FlowDistribution:
+    r"""Lesson 04's digits model, built from the reference layers and trained as the lesson trains it.
+
+    Base→data: ``FlowSequence(Glow((1, 8, 8), levels=2, steps=4, hidden=64), Sigmoid(0.01))``, built under
+    float64 default dtype right after ``torch.manual_seed(0)`` (the lesson's setup) and cast to float32;
+    ActNorm initialised on 512 training digits dequantised with a generator seeded 1; then ``steps`` Adam
+    steps, batch 64, learning rate :math:`6\cdot10^{-3}`, seed 0, fresh dequantisation of every batch.
+    """
+    data = digits()
+    with default_dtype(torch.float64):
+        torch.manual_seed(0)
+        flow = FlowSequence(Glow((1, 8, 8), levels=2, steps=4, hidden=64), Sigmoid(alpha=0.01))
+        model = FlowDistribution(flow, StandardNormal(1, 8, 8)).float()
+        with torch.no_grad():
+            model.log_prob(dequantize(data.train[:512], generator=torch.Generator().manual_seed(1)))
+        fit_max_likelihood(model, data.train, steps=steps, batch_size=64, lr=6e-3, transform=dequantize,
+                           progress=False)
+    return model
+
+
+def digits_realnvp(steps: int = 500, hidden: int = 256) -> FlowDistribution:
+    r"""An 8-block RealNVP on the flattened digits with the Glow's logit layer, trained by maximum likelihood.
+
+    ``FlowSequence(RealNVP(64, 8, hidden), Sigmoid(0.01))`` (alternating even/odd masks, MLP conditioners,
+    soft-clamped scales), seed 0, Adam with learning rate :math:`10^{-3}`, batch 64. It overfits the 1200
+    training digits quickly: 500 steps is about the validation optimum (1500 steps end near 2.5 bits/dim).
+    """
+    data = digits()
+    torch.manual_seed(0)
+    flow = FlowSequence(RealNVP(64, 8, hidden=hidden), Sigmoid(alpha=0.01))
+    model = FlowDistribution(flow, StandardNormal(64))
+    fit_max_likelihood(model, data.train.flatten(1), steps=steps, batch_size=64, lr=1e-3, transform=dequantize,
+                       progress=False)
+    return model
+
+
+def moons_realnvp(steps: int = 300, hidden: int = 32, train: Tensor | None = None) -> FlowDistribution:
+    r"""Lesson 03's two-moons recipe: 8 affine couplings (alternating masks, clamp 2), batch 256, lr 3e-3."""
+    train = two_moons_split()[0] if train is None else train
+    with default_dtype(torch.float64):
+        torch.manual_seed(0)
+        model = FlowDistribution(RealNVP(2, 8, hidden=hidden, clamp=2.0), StandardNormal(2)).float()
+    fit_max_likelihood(model, train, steps=steps, batch_size=256, lr=3e-3, progress=False)
+    return model
+
+
+def measure(budget: Budget) -> list[Row]:
+    """Every row of the table, in order, under ``budget``."""
+    test = digits().test
+    bpd = "digits test bits/dim"
+    rows = []
+    value, cpu = _timed(categorical_baseline_bpd)
+    rows.append(Row(bpd, "per-pixel categorical, add-one smoothing", value, f"{ISSUE['categorical']} (issue)", cpu))
+    value, cpu = _timed(gaussian_baseline_bpd)
+    rows.append(Row(bpd, "full-covariance Gaussian, pixel space", value, "—", cpu))
+    for alpha in (0.05, 0.01):
+        value, cpu = _timed(lambda a=alpha: gaussian_baseline_bpd(logit_alpha=a))
+        reference = f"{ISSUE['gaussian']} (issue)" if alpha == 0.05 else "—"
+        rows.append(Row(bpd, f"full-covariance Gaussian, logit space α = {alpha}", value, reference, cpu))
+
+    glow_runs = [budget.glow_steps] + ([600] if budget.long_runs else [])
+    for steps in glow_runs:
+        model, cpu = _timed(lambda s=steps: lesson04_glow(s))
+        reference = f"{LESSON_04[steps]} (lesson 04)" if steps in LESSON_04 else "—"
+        rows.append(Row(bpd, f"lesson 04 Glow, 2 levels x 4 steps, {steps} steps",
+                        dequantized_bits_per_dim(model.log_prob, test), reference, cpu))
+    model, cpu = _timed(lambda: digits_realnvp(budget.realnvp_steps))
+    rows.append(Row(bpd, f"8-block RealNVP (hidden 256, logit α = 0.01), {budget.realnvp_steps} steps",
+                    dequantized_bits_per_dim(lambda y: model.log_prob(y.flatten(1)), test),
+                    f"{ISSUE['realnvp']} (issue)", cpu))
+
+    train, held_out = two_moons_split()
+    nll = "two-moons test NLL, nats per dimension"
+    moons_runs = [(budget.moons_steps, 32, LESSON_03["short"])]
+    if budget.long_runs:
+        moons_runs.append((1500, 64, LESSON_03["long"]))
+    for steps, hidden, reference in moons_runs:
+        model, cpu = _timed(lambda s=steps, h=hidden: moons_realnvp(s, h, train))
+        known = f"{reference} (lesson 03)" if budget.long_runs else "—"
+        rows.append(Row(nll, f"RealNVP, 8 couplings of {hidden} hidden, {steps} steps",
+                        nats_per_dim(model.log_prob, held_out), known, cpu))
+    rows.append(Row(nll, "bound for any volume-preserving flow (NICE): log(2π)/2", VOLUME_PRESERVING_BOUND,
+                    "NLL/dim ≥ this", 0.0))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as a markdown table (lower is better in both quantities)."""
+    lines = ["| quantity | model | ours | issue / lesson figure | train CPU s |", "|---|---|---:|---|---:|"]
+    lines += [f"| {r.quantity} | {r.model} | {r.ours:.3f} | {r.reference} | {r.cpu_s:.1f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few training steps: a smoke run (< 30 s)")
+    args = parser.parse_args(argv)
+    budget = QUICK if args.quick else FULL
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        print(f"run: {budget.label}; one torch thread; load average at start "
+              "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        rows = measure(budget)
+        print(table(rows))
+        print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu_start:.0f} s CPU; "
+              "load average at end {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    finally:
+        torch.set_num_threads(threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

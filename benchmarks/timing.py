@@ -1,0 +1,108 @@
+"""Shared helpers for the benchmarks: one torch thread, interleaved repeated timing, plain-text tables.
+
+Timing is interleaved: every repetition runs each candidate once, in an order that rotates from one
+repetition to the next, so a load spike on the shared machine hits all candidates alike; medians are
+reported. Nothing here asserts a wall time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+
+__all__ = ["one_thread", "calibrate", "interleaved_medians", "format_table", "print_table", "fmt_ms"]
+
+
+def one_thread() -> None:
+    """Use one torch thread: on the course's 2-core machines it is 3–8x faster than two for small models."""
+    torch.set_num_threads(1)
+
+
+def calibrate(fn: Callable[[], object], min_seconds: float = 2e-3, max_number: int = 10_000) -> int:
+    """How many calls of ``fn`` make one timing sample last at least ``min_seconds`` (for µs-scale work)."""
+    number = 1
+    while number < max_number:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        if time.perf_counter() - start >= min_seconds:
+            break
+        number *= 2
+    return number
+
+
+def interleaved_medians(
+    fns: Mapping[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 1,
+    numbers: Mapping[str, int] | None = None,
+) -> dict[str, float]:
+    """Median milliseconds per call of each function, timed round-robin.
+
+    Each of ``repeats`` rounds calls every function (``numbers[name]`` times in a row, default 1, and
+    divides), starting the round at a different function each time. ``warmup`` untimed rounds come first.
+    """
+    names = list(fns)
+    numbers = {name: (numbers or {}).get(name, 1) for name in names}
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for k in range(len(names)):
+            name = names[(r + k) % len(names)]
+            fn, number = fns[name], numbers[name]
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[name].append((time.perf_counter() - start) / number * 1e3)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def fmt_ms(value: float | str | None) -> str:
+    """A table cell: a time in ms with 3 significant digits, a string unchanged, ``None`` as ``-``."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}" if value >= 0.001 else f"{value:.2e}"
+
+
+def format_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]], note: str = "") -> str:
+    """A plain-text table: a title line, the header, a rule and the rows, columns right-aligned.
+
+    Cells are formatted with :func:`fmt_ms` (floats) or ``str``; the first column is left-aligned.
+
+    >>> print(format_table("demo", ["case", "ms"], [["a", 1.23456], ["bb", None]]))
+    demo
+    case    ms
+    ----  ----
+    a     1.23
+    bb       -
+    """
+    cells = [[str(h) for h in header]] + [
+        [c if isinstance(c, str) else fmt_ms(c) if isinstance(c, (float, int)) or c is None else str(c)
+         for c in row]
+        for row in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        first = row[0].ljust(widths[0])
+        return "  ".join([first, *(cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True))])
+
+    out = [title, line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(row) for row in cells[1:]]
+    if note:
+        out.append(note)
+    return "\n".join(out)
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]], note: str = "") -> None:
+    """Print :func:`format_table` followed by a blank line (flushed, so progress shows during long runs)."""
+    print(format_table(title, header, rows, note), end="\n\n", flush=True)
