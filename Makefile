@@ -3,18 +3,18 @@ PY      ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: venv test lint demo lab book browser bench bench-venv bench-peers clean
+.PHONY: venv test lint demo lab book browser bench bench-peers clean
 
 venv: $(STAMP)
 
-# The course, its tests and the book (Sphinx, Playwright); every version is pinned in pyproject.toml.
-$(STAMP): pyproject.toml
+# The course, its tests, the book (Sphinx, Playwright) and the peer flow libraries the benchmarks compare
+# with; every version is pinned in pyproject.toml, and the constraints file keeps pip from replacing torch.
+$(STAMP): pyproject.toml benchmarks/constraints.txt
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,book]'
+	$(BIN)/python -m pip install --quiet -c benchmarks/constraints.txt -e '.[dev,book,bench]'
 	touch $(STAMP)
 
 lint: venv
@@ -40,18 +40,11 @@ lab: venv
 book: venv
 	$(BIN)/flowcourse book
 
-# Benchmarks (never part of the tests): the peer flow libraries come from the `bench` extra; the constraints
-# file keeps pip from replacing torch. `make bench` runs every part and rewrites benchmarks/RESULTS.md.
-bench-venv: $(BENCH_STAMP)
-
-$(BENCH_STAMP): $(STAMP) benchmarks/constraints.txt
-	$(BIN)/python -m pip install --quiet -c benchmarks/constraints.txt -e '.[dev,book,bench]'
-	touch $(BENCH_STAMP)
-
-bench: bench-venv
+# Benchmarks print figures and are never part of the tests; `make bench` rewrites benchmarks/RESULTS.md.
+bench: venv
 	$(BIN)/python -m benchmarks --out benchmarks/RESULTS.md
 
-bench-peers: bench-venv
+bench-peers: venv
 	$(BIN)/python -m benchmarks.peers
 
 clean:

@@ -16,7 +16,7 @@ Cases, each timed on one torch thread with every library interleaved round-robin
 
 Each row lists each library's median ms and the ratio reference / fastest peer (goal: at most 1.0). A library
 that is not installed is reported as ``missing``; one without such a layer as ``n/a``. Install the peers with
-``pip install -c benchmarks/constraints.txt -e '.[bench]'`` (``make bench-venv``): the constraints keep torch.
+``pip install -c benchmarks/constraints.txt -e '.[bench]'`` (``make venv`` installs them): the constraints keep torch.
 """
 
 from __future__ import annotations

@@ -102,3 +102,11 @@ def test_a_kernel_whose_grader_goes_away_is_killed(small_server, tmp_path):
     while time.monotonic() < deadline and os.path.exists(f"/proc/{kernel.pid}"):
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{kernel.pid}")
+
+
+@pytest.mark.slow
+def test_a_kernel_that_cannot_start_is_a_recorded_failure_that_says_why(small_server, tmp_path):
+    nb, _ = _run(tmp_path / "no-such-folder", ["x = 1"], timeout=10, notebook_budget=60)
+    error = nb.metadata["flowcourse"]["kernel_error"]
+    assert "FileNotFoundError" in error and "no-such-folder" in error
+    assert nb.cells[0].execution_count is None

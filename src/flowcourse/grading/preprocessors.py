@@ -384,16 +384,24 @@ class GuardedExecute(Execute):
         record = _record(nb)
         record["sandbox"] = self.mode()
         self._deadline = time.monotonic() + self.notebook_budget
+        self._kernel_said = ""
         self._stopped = ""
         self._cell_timeout = self.timeout
         try:
             return super().preprocess(nb, resources, km)
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot start is a recorded failure, not a crash
             record["kernel_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if self._kernel_said:  # a forked kernel says why it could not start
+                record["kernel_error"] += f" ({self._kernel_said.strip().splitlines()[-1][:300]})"
             self.log.error("Kernel failed for this notebook: %s", record["kernel_error"])
             return nb, resources
         finally:
             self.timeout = self._cell_timeout
+
+    async def _async_cleanup_kernel(self) -> None:
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        self._kernel_said = getattr(process, "error", "") or getattr(self, "_kernel_said", "")
+        await super()._async_cleanup_kernel()
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type != "code":

@@ -58,6 +58,7 @@ ACTIVATIONS = ("tanh", "relu", "leaky_relu")
 
 # Below this, log softplus(x) = x to within e^x / 2, and softplus itself heads for underflow.
 _LOG_SOFTPLUS_LINEAR_BELOW = -40.0
+_LOG_4 = math.log(4.0)
 
 
 def _check_activation(activation: str, negative_slope: float) -> float:
@@ -90,7 +91,7 @@ def _check_scalar(name: str, s: Tensor | float, dtype: torch.dtype) -> Tensor:
             raise ValueError(f"{name} must be a scalar (shape () or (1,)), got shape {tuple(s.shape)}")
         if s.dtype != dtype:
             raise TypeError(f"{name} must have the dtype of the batch, {dtype}, got {s.dtype}")
-        return s.reshape(())
+        return s if s.dim() == 0 else s.reshape(())
     return torch.tensor(float(s), dtype=dtype)
 
 
@@ -100,11 +101,16 @@ def _log_sech(a: Tensor) -> Tensor:
     return math.log(2.0) - abs_a - F.softplus(-2.0 * abs_a)
 
 
-def _log_softplus(x: Tensor) -> Tensor:
-    r""":math:`\log\operatorname{softplus}(x)`, which tends to :math:`x` where softplus underflows."""
+def _log_softplus(x: Tensor, softplus_x: Tensor | None = None) -> Tensor:
+    r""":math:`\log\operatorname{softplus}(x)`, which tends to :math:`x` where softplus underflows.
+
+    ``softplus_x``, when the caller has it already, saves recomputing :math:`\operatorname{softplus}(x)`.
+    """
     linear = x < _LOG_SOFTPLUS_LINEAR_BELOW
-    # clamp keeps the unused branch finite, so where() cannot leak a NaN gradient from log(0).
-    return torch.where(linear, x, torch.log(F.softplus(x.clamp_min(_LOG_SOFTPLUS_LINEAR_BELOW))))
+    # clamps keep the unused branch finite, so where() cannot leak a NaN gradient from log(0).
+    if softplus_x is None:
+        return torch.where(linear, x, torch.log(F.softplus(x.clamp_min(_LOG_SOFTPLUS_LINEAR_BELOW))))
+    return torch.where(linear, x, torch.log(softplus_x.clamp_min(torch.finfo(x.dtype).tiny)))
 
 
 def planar_activation(
@@ -218,12 +224,18 @@ def planar_u_hat(u: Tensor, w: Tensor) -> Tensor:
     """
     _check_param("u", u, (_vector_size("w", w),), w.dtype)
     wu = w @ u
-    m = -1.0 + F.softplus(wu)
-    # w / ||w||^2 via w / max|w_i|, so that ||w||^2 cannot overflow; w = 0 gives 0, not 0/0.
+    return _u_hat_from(u, w, wu, F.softplus(wu))
+
+
+def _u_hat_from(u: Tensor, w: Tensor, wu: Tensor, softplus_wu: Tensor) -> Tensor:
+    r"""The body of :func:`planar_u_hat`, given :math:`w^\top u` and its softplus (shared with :class:`Planar`)."""
+    # w / ||w||^2 via w / max|w_i|, so that ||w||^2 cannot overflow; w = 0 gives 0, not 0/0. "+ tiny" leaves
+    # every scale above 2^-102 (float32) unchanged and, unlike clamp_min, costs nothing in the backward.
     tiny = torch.finfo(w.dtype).tiny
-    scale = w.abs().max().clamp_min(tiny)
+    scale = torch.linalg.vector_norm(w, ord=math.inf) + tiny  # max |w_i|
     w_scaled = w / scale
-    return u + (m - wu) * w_scaled / ((w_scaled @ w_scaled) * scale).clamp_min(tiny)
+    # ||w||^2 = (w / scale)^T w: no term exceeds d max|w_i|
+    return torch.addcmul(u, (softplus_wu - 1.0 - wu) / (w_scaled @ w + tiny), w_scaled)
 
 
 def planar_u_hat_logdet(
@@ -253,20 +265,27 @@ def planar_u_hat_logdet(
     return _u_hat_logdet_from(a, h, w @ u, activation, slope)
 
 
-def _u_hat_logdet_from(a: Tensor, h: Tensor | None, wu: Tensor, activation: str, slope: float) -> Tensor:
+def _u_hat_logdet_from(
+    a: Tensor, h: Tensor | None, wu: Tensor, activation: str, slope: float, softplus_wu: Tensor | None = None
+) -> Tensor:
     r"""The stable :math:`\log|1 + h'(a)\,w^\top\hat u|` from :math:`a`, :math:`h = \tanh a` (tanh only) and
-    the raw :math:`w^\top u`: the body of :func:`planar_u_hat_logdet`, shared with :class:`Planar`."""
+    the raw :math:`w^\top u` (and its softplus, if at hand): the body of :func:`planar_u_hat_logdet`, shared
+    with :class:`Planar`."""
     if activation == "tanh":
-        tiny = torch.finfo(a.dtype).tiny
-        log_one_minus_dh = torch.log(h.square().clamp_min(tiny))  # 1 - sech² = tanh²
-        log_dh = 2.0 * _log_sech(a)
+        # 1 - sech² = tanh², lifted by the smallest normal so that its log (and gradient) stays finite at a = 0
+        log_one_minus_dh = torch.log(h.square() + torch.finfo(a.dtype).tiny)
+        # log sech² a = 2 log 2 - 2|a| - 2 softplus(-2|a|) (as _log_sech), in three passes over the batch
+        minus_2abs = -2.0 * a.abs()
+        log_4_sp = _LOG_4 + _log_softplus(wu, softplus_wu)  # a scalar
+        log_dh_wu = torch.add(minus_2abs, F.softplus(minus_2abs), alpha=-2.0) + log_4_sp
+        return torch.logaddexp(log_one_minus_dh, log_dh_wu)
     else:
         # Step functions of a: constants for autograd, so their -inf entries never meet a gradient.
         positive = a > 0
         log_one_minus_dh = torch.where(positive, -math.inf, math.log1p(-slope) if slope < 1 else -math.inf)
         log_dh = torch.where(positive, 0.0, math.log(slope) if slope > 0 else -math.inf)
         log_one_minus_dh, log_dh = log_one_minus_dh.to(a.dtype), log_dh.to(a.dtype)
-    return torch.logaddexp(log_one_minus_dh, log_dh + _log_softplus(wu))
+    return torch.logaddexp(log_one_minus_dh, log_dh + _log_softplus(wu, softplus_wu))
 
 
 def planar_inverse(
@@ -335,7 +354,7 @@ class Planar(Flow):
         super().__init__()
         if not isinstance(d, int) or d < 1:
             raise ValueError(f"d must be a positive integer, got {d!r}")
-        _check_activation(activation, negative_slope)
+        self._slope = _check_activation(activation, negative_slope)
         self.activation = activation
         self.negative_slope = negative_slope
         self.reparameterize = reparameterize
@@ -353,13 +372,15 @@ class Planar(Flow):
         act, slope = self.activation, self.negative_slope
         if not self.reparameterize:
             return planar_forward(z, self.u, self.w, self.b, act, slope)
-        u_hat = planar_u_hat(self.u, self.w)
-        b = _check_planar(z, u_hat, self.w, self.b)
-        a = z @ self.w + b  # computed once, for both x and the log-det
+        b = _check_planar(z, self.u, self.w, self.b)
+        wu = self.w @ self.u  # once per call, for both û and the log-det
+        softplus_wu = F.softplus(wu)
+        u_hat = _u_hat_from(self.u, self.w, wu, softplus_wu)
+        a = torch.addmv(b, z, self.w)  # w^T z + b, computed once, for both x and the log-det
         h, _ = planar_activation(a, act, slope) if act != "tanh" else (torch.tanh(a), None)
         # planar_u_hat_logdet's value: stays finite where w^T û rounds to -1 (w^T u << -1)
-        logdet = _u_hat_logdet_from(a, h, self.w @ self.u, act, _check_activation(act, slope))
-        return z + h.unsqueeze(1) * u_hat, logdet
+        logdet = _u_hat_logdet_from(a, h, wu, act, self._slope, softplus_wu)
+        return torch.addcmul(z, h.unsqueeze(1), u_hat), logdet  # z + u h(a), one fused pass
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(z, log|det ∂z/∂x|)`` for ReLU / leaky ReLU; raise ``NoClosedFormInverse`` for tanh."""
