@@ -92,7 +92,8 @@ def run_lesson(notebook: Path, save_to: Path | None = None) -> LessonTime:
         nb = nbformat.read(folder / notebook.name, as_version=4)
         nb.cells.append(nbformat.v4.new_code_cell(CPU_CELL))
         client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, allow_errors=True, kernel_name="python3",
-                                resources={"metadata": {"path": str(folder)}})
+                                resources={"metadata": {"path": str(folder)}},
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])  # the kernel's own log: noise
         start = time.perf_counter()
         client.execute()
         wall = time.perf_counter() - start
