@@ -18,6 +18,7 @@ kernel. A closed connection (the grader died) kills the kernel; end-of-file on s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -141,7 +142,7 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD, forbidden: str = "flowc
             conn = kernels.pop(pid, None)
             if conn is not None:
                 _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
-                if conn in {k.fileobj for k in selector.get_map().values()}:
+                with contextlib.suppress(KeyError):  # unregistered already if the client closed first
                     selector.unregister(conn)
                 conn.close()
 
