@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from benchmarks.timing import load, machine
 
 PARTS = {
     "peers": "Reference vs the public flow libraries (ms per call, 1 thread, interleaved)",
@@ -21,19 +21,6 @@ PARTS = {
     "grading": "Grading throughput (a synthetic class of 200)",
     "quality": "Model quality (test bits/dim on digits, nats per dimension on two moons)",
 }
-
-
-def machine() -> str:
-    """CPU model, cores, memory, OS, Python and torch versions, load average."""
-    import torch
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown CPU")
-    mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal")), 0)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{cpu}, {os.cpu_count()} cores, {mem_kb / 2**20:.0f} GiB, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, load average {load}")
 
 
 def run_part(name: str) -> tuple[str, int, float]:
@@ -55,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=list(PARTS), default=list(PARTS))
     args = parser.parse_args(argv)
     report = [f"# Benchmark results\n\nMeasured {datetime.date.today()} with `make bench` "
-              f"(`python -m benchmarks`), on: {machine()}.\n"]
+              f"(`python -m benchmarks`), on: {machine()}, load average {load()}.\n"]
     failed = 0
     for name in args.only:
         print(f"\n=== {name}: {PARTS[name]}\n", flush=True)
@@ -65,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         report.append(f"## {PARTS[name]}\n\n`python -m benchmarks.{name}` ({seconds:.0f} s{status})\n\n"
                       f"```\n{output.rstrip()}\n```\n")
     if args.out:
-        report.append(f"Machine at the end: {machine()}.\n")
+        report.append(f"Load average at the end: {load()}.\n")
         Path(args.out).write_text("\n".join(report))
         print(f"\nwrote {args.out}")
     return 1 if failed else 0

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.timing import print_table
+from benchmarks.timing import load, print_table
 from flowcourse.grading.pipeline import grade, prepare_workspace, release, verify
 from flowcourse.grading.sampleclass import Student, load_sample_class, materialize
 
@@ -71,8 +71,7 @@ def _totals(root: Path, lesson: str, students: list[Student]) -> dict[str, float
 
 
 def _machine() -> str:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{os.cpu_count()} cores, load average {load}"
+    return f"{os.cpu_count()} cores, load average {load()}"
 
 
 def run(lesson: str, size: int, plain_size: int, workers: int) -> int:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -28,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from benchmarks.timing import load, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -101,27 +101,6 @@ def run_lesson(notebook: Path, save_to: Path | None = None) -> LessonTime:
         save_to.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, save_to / notebook.name)
     return LessonTime(notebook.parent.name, wall, _kernel_cpu(nb), _first_error(nb))
-
-
-def machine() -> str:
-    """One line: processor, logical cores, Python and torch versions."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}")
-
-
-def load() -> str:
-    """The 1-, 5- and 15-minute load averages."""
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def verdict(seconds: float, goal: float) -> str:

@@ -24,20 +24,20 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
-import os
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from benchmarks.timing import calibrate, interleaved_medians, one_thread, print_table
+from benchmarks.timing import calibrate, interleaved_medians, load, machine, print_table
 from flowcourse.reference.autoregressive import MAF
 from flowcourse.reference.base import FlowDistribution, FlowSequence, StandardNormal
 from flowcourse.reference.coupling import RealNVP
+from flowcourse.reference.elementwise import standard_normal_log_prob
 from flowcourse.reference.glow import LUInvertible1x1Conv, conv1x1_logdet, lu_logdet
 from flowcourse.reference.planar import Planar
+from flowcourse.training import single_thread
 
 REFERENCE = "reference"
 PEERS = ("zuko", "normflows", "nflows", "FrEIA")
@@ -51,7 +51,6 @@ COUPLINGS = 8
 PLANAR_LAYERS = 32
 MAF_D = 16
 LOGDET_CHANNELS = (3, 8, 32, 128, 512)
-LOG_2PI = math.log(2 * math.pi)
 
 Step = Callable[[], object]
 
@@ -72,11 +71,6 @@ class ContextFreeMLP(nn.Sequential):
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         return super().forward(x)
-
-
-def standard_normal_log_prob(z: Tensor) -> Tensor:
-    """:math:`\\log \\mathcal{N}(z; 0, I)` per row."""
-    return -0.5 * z.pow(2).sum(1) - 0.5 * z.shape[1] * LOG_2PI
 
 
 # ------------------------------------------------------------------------------------------------ RealNVP
@@ -361,11 +355,8 @@ def row(case: Case) -> list[object]:
     return [case.name, *(case.results.get(lib, "-") for lib in LIBRARIES), "-" if r is None else f"{r:.2f}"]
 
 
-def machine() -> str:
-    """One line about the machine: CPUs, torch threads, load averages (the machine is shared)."""
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    return (f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} on "
-            f"{torch.get_num_threads()} thread(s), load average {load}")
+def _machine() -> str:
+    return f"{machine()}; torch on {torch.get_num_threads()} thread(s); load average {load()}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -375,9 +366,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default 15, quick 3)")
     parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
     args = parser.parse_args(argv)
-    one_thread()
+    with single_thread():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     repeats = args.repeats or (3 if args.quick else 15)
-    print(f"machine: {machine()} (start)", flush=True)
+    print(f"machine: {_machine()} (start)", flush=True)
     print("versions: " + ", ".join(f"{lib} {_version(lib)}" for lib in PEERS), flush=True)
     all_cases = [case for case in cases(args.quick) if args.only in case.name]
     for case in all_cases:
@@ -397,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MAF sample / log_prob: {slow}")
     print(f"float32 slogdet error on an ill-conditioned 512x512 W = PLU: {slogdet_float32_error():.1f} nats "
           "(the LU form is exact)")
-    print(f"machine: {machine()} (end)")
+    print(f"machine: {_machine()} (end)")
     return 0
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from benchmarks.timing import load
 from flowcourse.data import (
     categorical_baseline_bpd,
     dequantize,
@@ -47,7 +47,7 @@ from flowcourse.data import (
 from flowcourse.reference.base import FlowDistribution, FlowSequence, StandardNormal
 from flowcourse.reference.coupling import RealNVP
 from flowcourse.reference.glow import Glow, Sigmoid
-from flowcourse.training import fit_max_likelihood
+from flowcourse.training import fit_max_likelihood, single_thread
 
 #: The figures the issue quotes (test bits/dim on the digits).
 ISSUE = {"categorical": 2.42, "gaussian": 2.46, "realnvp": 2.18}
@@ -201,18 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="few training steps: a smoke run (< 30 s)")
     args = parser.parse_args(argv)
     budget = QUICK if args.quick else FULL
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         start, cpu_start = time.perf_counter(), time.process_time()
-        print(f"run: {budget.label}; one torch thread; load average at start "
-              "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        print(f"run: {budget.label}; one torch thread; load average at start {load()}")
         rows = measure(budget)
         print(table(rows))
         print(f"\n{time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu_start:.0f} s CPU; "
-              "load average at end {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    finally:
-        torch.set_num_threads(threads)
+              f"load average at end {load()}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmarks: one torch thread, interleaved repeated timing, plain-text tables.
+"""Shared helpers for the benchmarks: the machine description, interleaved repeated timing, plain-text tables.
 
 Timing is interleaved: every repetition runs each candidate once, in an order that rotates from one
 repetition to the next, so a load spike on the shared machine hits all candidates alike; medians are
@@ -7,18 +7,37 @@ reported. Nothing here asserts a wall time.
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import torch
 
-__all__ = ["one_thread", "calibrate", "interleaved_medians", "format_table", "print_table", "fmt_ms"]
+__all__ = ["machine", "load", "calibrate", "interleaved_medians", "format_table", "print_table", "fmt_ms"]
 
 
-def one_thread() -> None:
-    """Use one torch thread: on the course's 2-core machines it is 3–8x faster than two for small models."""
-    torch.set_num_threads(1)
+def machine() -> str:
+    """One line about the machine: CPU model, logical cores, memory, OS, Python and torch versions."""
+    cpu = platform.processor() or platform.machine()
+    mem_kb = 0
+    try:
+        info = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+        mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                       if line.startswith("MemTotal")), 0)
+    except OSError:
+        pass
+    memory = f"{mem_kb / 2**20:.0f} GiB, " if mem_kb else ""
+    return (f"{cpu}, {os.cpu_count()} logical cores, {memory}{platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def load() -> str:
+    """The 1-, 5- and 15-minute load averages (the machine is shared: say how busy it was)."""
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def calibrate(fn: Callable[[], object], min_seconds: float = 2e-3, max_number: int = 10_000) -> int:

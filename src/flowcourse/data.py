@@ -203,6 +203,12 @@ def two_moons_split(n_train: int = 4000, n_test: int = 2000) -> tuple[Tensor, Te
     return two_moons(n_train, seed=0), two_moons(n_test, seed=1)
 
 
+def _check_log_densities(log_p: object, n: int) -> None:
+    if not isinstance(log_p, Tensor) or log_p.shape != (n,):
+        got = tuple(log_p.shape) if isinstance(log_p, Tensor) else type(log_p).__name__
+        raise ValueError(f"log_prob must return log-densities of shape ({n},), got {got}")
+
+
 def nats_per_dim(log_prob: Callable[[Tensor], Tensor], x: Tensor) -> float:
     r"""Mean negative log-likelihood of the points ``x`` in nats **per dimension**: total NLL over :math:`d`.
 
@@ -220,9 +226,7 @@ def nats_per_dim(log_prob: Callable[[Tensor], Tensor], x: Tensor) -> float:
     check_batch(x, name="x")
     with torch.no_grad(), single_thread():
         log_p = log_prob(x)
-    if not isinstance(log_p, Tensor) or log_p.shape != (x.shape[0],):
-        got = tuple(log_p.shape) if isinstance(log_p, Tensor) else type(log_p).__name__
-        raise ValueError(f"log_prob must return log-densities of shape ({x.shape[0]},), got {got}")
+    _check_log_densities(log_p, x.shape[0])
     return float(-log_p.double().mean() / x[0].numel())
 
 
@@ -532,9 +536,7 @@ def dequantized_bits_per_dim(
     with torch.no_grad(), single_thread():
         for _ in range(repeats):
             log_p = log_prob(dequantize(x, generator=generator))
-            if not isinstance(log_p, Tensor) or log_p.shape != (x.shape[0],):
-                got = tuple(log_p.shape) if isinstance(log_p, Tensor) else type(log_p).__name__
-                raise ValueError(f"log_prob must return log-densities of shape ({x.shape[0]},), got {got}")
+            _check_log_densities(log_p, x.shape[0])
             passes.append(bits_per_dim(log_p.double(), dims=dims).mean())
     return float(torch.stack(passes).mean())
 

@@ -33,6 +33,8 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from flowcourse.grading import sandbox
+
 __all__ = ["PRELOAD", "ForkServer", "ForkedKernel", "ForkProvisioner", "enable", "server"]
 
 PRELOAD = ("IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.completerlib",
@@ -75,8 +77,6 @@ def _read_line(conn: socket.socket) -> bytes:
 
 def _become_kernel(request: dict[str, Any], conn: socket.socket) -> None:
     """In the forked child: sandbox this process, then run ipykernel in it (never returns)."""
-    from flowcourse.grading import sandbox
-
     code = 70
     try:
         os.setsid()  # its own process group: the grader's signals (interrupt, kill) reach it and its children
@@ -101,11 +101,11 @@ def _become_kernel(request: dict[str, Any], conn: socket.socket) -> None:
         os._exit(code)
 
 
-def serve(path: str, preload: tuple[str, ...] = PRELOAD, forbidden: str = "flowcourse.reference") -> None:
+def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
     """Run the server on the Unix socket ``path`` until stdin closes (``python -m flowcourse.grading.forkserver``)."""
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does; IPython puts the notebook's folder back
-    _preload(preload, forbidden)
+    _preload(preload, sandbox.reference_package())
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(16)

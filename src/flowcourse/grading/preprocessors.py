@@ -40,6 +40,7 @@ from flowcourse.grading import forkserver, sandbox
 from flowcourse.grading.checks import UnknownCheck, all_checks, find_check, spec_fingerprint
 from flowcourse.grading.evidence import MIME
 from flowcourse.grading.judge import CheckResult, judge_check, render_html, render_text
+from flowcourse.grading.sandbox import reference_package
 from flowcourse.grading.scan import scan_notebook
 from flowcourse.grading.spec import KeyRef
 
@@ -52,11 +53,6 @@ META = "flowcourse"
 DEMO_TAG = "demo"
 DEMO_NOTE = "# demo cell: not run during grading (it carries no points and may need the answer key)"
 HIDDEN_NOTE = "# hidden test: its source is not shown; its result is below"
-
-
-def reference_package() -> str:
-    """The answer key's package: ``$FLOWCOURSE_REFERENCE`` or ``flowcourse.reference``."""
-    return os.environ.get("FLOWCOURSE_REFERENCE", "flowcourse.reference")
 
 
 def grading_record(nb: NotebookNode) -> dict[str, Any]:

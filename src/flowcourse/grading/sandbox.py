@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "apply_policy", "MODES"]
+__all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "apply_policy", "reference_package", "MODES"]
 
 MODES = ("root", "userns", "limits")
 _CLONE_NEWNS = 0x00020000
@@ -45,6 +45,11 @@ _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _MNT_DETACH = 2
 _ST_FLAGS = {os.ST_NOSUID: _MS_NOSUID, os.ST_NODEV: _MS_NODEV, os.ST_NOEXEC: _MS_NOEXEC}
+
+
+def reference_package() -> str:
+    """The answer key's package, which kernels must never see: ``$FLOWCOURSE_REFERENCE`` or ``flowcourse.reference``."""
+    return os.environ.get("FLOWCOURSE_REFERENCE", "flowcourse.reference")
 
 
 @dataclass
