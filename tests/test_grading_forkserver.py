@@ -43,6 +43,26 @@ def test_the_server_refuses_to_start_when_its_preload_pulls_in_the_answer_key():
     assert done.returncode != 0 and "refusing to serve" in done.stderr
 
 
+def _client_after(*messages):
+    """A ``ForkedKernel`` whose server already sent ``messages``, all in one piece."""
+    import socket
+
+    ours, servers = socket.socketpair()
+    servers.sendall(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+    return forkserver.ForkedKernel(ours, start_timeout=2), servers
+
+
+def test_the_client_reads_a_kernel_that_failed_at_once_from_messages_that_arrive_together():
+    kernel, servers = _client_after({"pid": 4321}, {"error": "FileNotFoundError: x"}, {"exit": 70})
+    assert kernel.pid == 4321 and kernel.wait(timeout=2) == 70 and kernel.error == "FileNotFoundError: x"
+    kernel, servers = _client_after({"pid": 4321})
+    assert kernel.poll() is None
+    servers.close()  # the server died: so did its kernels
+    assert kernel.wait(timeout=2) < 0
+    with pytest.raises(RuntimeError, match="did not start a kernel"):
+        _client_after({"exit": 70})
+
+
 @pytest.fixture
 def small_server(monkeypatch):
     """A server preloading only IPython and the marker (starts in about a second)."""

@@ -78,6 +78,7 @@ def _read_line(conn: socket.socket) -> bytes:
 def _become_kernel(request: dict[str, Any], conn: socket.socket) -> None:
     """In the forked child: sandbox this process, then run ipykernel in it (never returns)."""
     code = 70
+    _send(conn, {"pid": os.getpid()})  # first, so the client reads it before any error or exit of this kernel
     try:
         os.setsid()  # its own process group: the grader's signals (interrupt, kill) reach it and its children
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -129,7 +130,6 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
                     _become_kernel(request, conn)
                 kernels[pid] = conn
                 selector.register(conn, selectors.EVENT_READ, pid)
-                _send(conn, {"pid": pid})
             elif key.fileobj is sys.stdin.buffer:
                 if not os.read(sys.stdin.fileno(), 4096):  # the grading worker is gone
                     for pid in kernels:
@@ -175,16 +175,23 @@ class ForkedKernel:
 
     stdin = stdout = stderr = None
 
-    def __init__(self, conn: socket.socket, pid: int) -> None:
-        self.conn, self.pid, self.returncode = conn, pid, None
+    def __init__(self, conn: socket.socket, start_timeout: float = 30) -> None:
+        self.conn, self.pid, self.returncode = conn, None, None
         self.error = ""
         self._buffer = b""
+        deadline = time.monotonic() + start_timeout
+        while self.pid is None and self.returncode is None and time.monotonic() < deadline:
+            self._read(0.1)
+        if self.pid is None:
+            conn.close()
+            raise RuntimeError(f"the fork server did not start a kernel {self.error}".strip())
 
-    def _read(self, block: bool) -> None:
-        self.conn.setblocking(block)
+    def _read(self, timeout: float) -> None:
+        """Take what the server sent within ``timeout`` seconds (0: only what is there already)."""
+        self.conn.settimeout(timeout)
         try:
             chunk = self.conn.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, TimeoutError):
             return
         except OSError:
             chunk = b""
@@ -195,13 +202,14 @@ class ForkedKernel:
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
             message = json.loads(line)
+            self.pid = message.get("pid", self.pid)
             self.error = message.get("error", self.error)
             if "exit" in message:
                 self.returncode = message["exit"]
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self._read(block=False)
+            self._read(0)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -209,11 +217,7 @@ class ForkedKernel:
         while self.returncode is None:
             if deadline is not None and time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
-            self.conn.settimeout(0.1)
-            try:
-                self._read(block=True)
-            except TimeoutError:
-                continue
+            self._read(0.1)
         self.conn.close()
         return self.returncode
 
@@ -247,11 +251,7 @@ class ForkServer:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(self.path)
         conn.sendall(json.dumps({"cmd": cmd, "env": env, "cwd": cwd, "policy": policy}).encode() + b"\n")
-        first = _read_line(conn)
-        if not first:
-            conn.close()
-            raise RuntimeError("the fork server closed the connection without starting a kernel")
-        return ForkedKernel(conn, json.loads(first)["pid"])
+        return ForkedKernel(conn)
 
     def alive(self) -> bool:
         return self.process.poll() is None
