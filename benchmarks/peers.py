@@ -4,8 +4,9 @@ Cases, each timed on one torch thread with every library interleaved round-robin
 
 * **RealNVP**, 8 affine couplings on :math:`d = 2` and :math:`d = 64`: one training step (``log_prob`` of a
   batch of 4096, backward, Adam step). Every library gets the same conditioner, an MLP with two hidden
-  ReLU layers of 64 (zuko builds that MLP itself; the others get :func:`mlp`), and the coordinates
-  alternate between the kept and the transformed half from one coupling to the next.
+  ReLU layers of 64 (zuko builds that MLP itself; the others get :func:`mlp`), and the kept and the
+  transformed half swap from one coupling to the next (first and second half of the coordinates; zuko's
+  NICE alternates even and odd coordinates, its only choice).
 * **Planar**, 32 tanh layers on :math:`d = 2`, one reverse-KL training step on 4096 samples (normflows only:
   zuko, nflows and FrEIA have no planar layer).
 * **log|det W|** of a :math:`C\times C` 1×1-convolution weight, forward and backward, for
@@ -24,16 +25,18 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from benchmarks.timing import calibrate, interleaved_medians, load, machine, print_table
+from benchmarks.timing import calibrate, interleaved_samples, load, machine, paired_ratio, print_table
 from flowcourse.reference.autoregressive import MAF
 from flowcourse.reference.base import FlowDistribution, FlowSequence, StandardNormal
-from flowcourse.reference.coupling import RealNVP
+from flowcourse.reference.coupling import RealNVP, half_masks
 from flowcourse.reference.elementwise import standard_normal_log_prob
 from flowcourse.reference.glow import LUInvertible1x1Conv, conv1x1_logdet, lu_logdet
 from flowcourse.reference.planar import Planar
@@ -104,9 +107,9 @@ def realnvp(library: str, d: int, n_layers: int = COUPLINGS, hidden: int = HIDDE
         from nflows.flows import Flow as NflowsFlow
         from nflows.transforms import AffineCouplingTransform, CompositeTransform
 
-        i = torch.arange(d)
-        couplings = [AffineCouplingTransform(((i + k) % 2).int(), lambda a, b: ContextFreeMLP(*mlp(a, b, hidden)))
-                     for k in range(n_layers)]
+        # nflows' mask: 1 marks the transformed features, so the complement of the reference's kept half
+        couplings = [AffineCouplingTransform((1 - mask).int(), lambda a, b: ContextFreeMLP(*mlp(a, b, hidden)))
+                     for mask in half_masks(d, n_layers)]
         model = NflowsFlow(CompositeTransform(couplings), NflowsNormal([d]))
         return model, model.log_prob
     if library == "zuko":
@@ -302,7 +305,8 @@ class Case:
     build: Callable[[str], Step]
     calibrate: bool = False  # µs-scale work: time many calls per sample
     unlike: tuple[str, ...] = ()  # libraries shown in parentheses and left out of the ratio: other work
-    results: dict[str, float | str] = field(default_factory=dict)
+    results: dict[str, float | str] = field(default_factory=dict)  # median ms, or why there is none
+    samples: dict[str, list[float]] = field(default_factory=dict)  # ms in each interleaved round
 
 
 def cases(quick: bool = False) -> list[Case]:
@@ -336,22 +340,28 @@ def run_case(case: Case, repeats: int) -> dict[str, float | str]:
         except NotImplementedError:
             case.results[lib] = NOT_AVAILABLE
     torch.manual_seed(0)
-    numbers = {lib: calibrate(fn) for lib, fn in steps.items()} if case.calibrate else None
-    medians = interleaved_medians(steps, repeats, warmup=2, numbers=numbers)
+    numbers = {lib: calibrate(fn, min_seconds=10e-3) for lib, fn in steps.items()} if case.calibrate else None
+    case.samples = interleaved_samples(steps, repeats, warmup=2, numbers=numbers)
+    medians = {lib: statistics.median(ms) for lib, ms in case.samples.items()}
     case.results.update({lib: f"({ms:.3g})" if lib in case.unlike else ms for lib, ms in medians.items()})
     return case.results
 
 
-def ratio(results: dict[str, float | str]) -> float | None:
-    """Reference median over the fastest peer's median, or ``None`` when no peer was timed."""
-    peers = [v for lib, v in results.items() if lib != REFERENCE and isinstance(v, float)]
-    ref = results.get(REFERENCE)
-    return ref / min(peers) if peers and isinstance(ref, float) else None
+def ratio(case: Case) -> float | None:
+    """Reference over the fastest peer (lowest median), round by round, the median of those ratios.
+
+    ``None`` when no peer was timed. Pairing rounds cancels the machine's drift between them.
+    """
+    peers = [lib for lib, v in case.results.items() if lib != REFERENCE and isinstance(v, float)]
+    if not peers or not isinstance(case.results.get(REFERENCE), float):
+        return None
+    best = min(peers, key=lambda lib: case.results[lib])
+    return paired_ratio(case.samples[REFERENCE], case.samples[best])
 
 
 def row(case: Case) -> list[object]:
     """A table row: the case, each library's median ms (or why there is none), the ratio."""
-    r = ratio(case.results)
+    r = ratio(case)
     return [case.name, *(case.results.get(lib, "-") for lib in LIBRARIES), "-" if r is None else f"{r:.2f}"]
 
 
@@ -363,15 +373,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run every case, print one table (medians in ms) and the float32 slogdet error."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and channel counts (~30 s)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default 15, quick 3)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default 41, quick 3)")
     parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
     args = parser.parse_args(argv)
-    with single_thread():
+    with single_thread(), warnings.catch_warnings():
+        # the peers call torch.lu / torch.qr, deprecated in torch 2.x: their warnings are not results
+        warnings.filterwarnings("ignore", message=r"torch\.(lu|qr) is deprecated")
         return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
-    repeats = args.repeats or (3 if args.quick else 15)
+    repeats = args.repeats or (3 if args.quick else 41)
     print(f"machine: {_machine()} (start)", flush=True)
     print("versions: " + ", ".join(f"{lib} {_version(lib)}" for lib in PEERS), flush=True)
     all_cases = [case for case in cases(args.quick) if args.only in case.name]
@@ -381,9 +393,10 @@ def _run(args: argparse.Namespace) -> int:
     print()
     print_table(f"Reference vs peers, batch {BATCH}, {repeats} interleaved rounds, 1 thread",
                 header, [row(case) for case in all_cases],
-                note=f"ref/best = reference / fastest peer (goal <= 1.0); {MISSING} = not installed, "
-                     f"{NOT_AVAILABLE} = no such layer; (ms) = not counted: normflows' MAF runs its MADE "
-                     "in the sampling direction\n(1 pass to sample, d passes for log_prob), the work of an IAF.")
+                note=f"ref/best = reference / fastest peer in the same round, median over rounds (goal <= 1.0); "
+                     f"{MISSING} = not installed,\n{NOT_AVAILABLE} = no such layer; (ms) = not counted: normflows' "
+                     "MAF runs its MADE in the sampling direction (1 pass to sample, d passes for log_prob),\n"
+                     "the work of an IAF.")
     maf_rows = [c for c in all_cases if c.name.startswith("MAF")]
     if len(maf_rows) == 2:
         lp, sa = (c.results for c in maf_rows)

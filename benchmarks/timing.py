@@ -1,8 +1,8 @@
 """Shared helpers for the benchmarks: the machine description, interleaved repeated timing, plain-text tables.
 
 Timing is interleaved: every repetition runs each candidate once, in an order that rotates from one
-repetition to the next, so a load spike on the shared machine hits all candidates alike; medians are
-reported. Nothing here asserts a wall time.
+repetition to the next, so a load spike on the shared machine hits all candidates alike; medians, and
+ratios paired round by round, are reported. Nothing here asserts a wall time.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["machine", "load", "calibrate", "interleaved_medians", "format_table", "print_table", "fmt_ms"]
+__all__ = ["machine", "load", "calibrate", "interleaved_samples", "paired_ratio",
+           "format_table", "print_table", "fmt_ms"]
 
 
 def machine() -> str:
@@ -53,16 +54,16 @@ def calibrate(fn: Callable[[], object], min_seconds: float = 2e-3, max_number: i
     return number
 
 
-def interleaved_medians(
+def interleaved_samples(
     fns: Mapping[str, Callable[[], object]],
     repeats: int,
     warmup: int = 1,
     numbers: Mapping[str, int] | None = None,
-) -> dict[str, float]:
-    """Median milliseconds per call of each function, timed round-robin.
+) -> dict[str, list[float]]:
+    """Milliseconds per call of each function in each of ``repeats`` rounds, timed round-robin.
 
-    Each of ``repeats`` rounds calls every function (``numbers[name]`` times in a row, default 1, and
-    divides), starting the round at a different function each time. ``warmup`` untimed rounds come first.
+    Each round calls every function (``numbers[name]`` times in a row, default 1, and divides), starting
+    at a different function each time. ``warmup`` untimed rounds come first.
     """
     names = list(fns)
     numbers = {name: (numbers or {}).get(name, 1) for name in names}
@@ -78,7 +79,12 @@ def interleaved_medians(
             for _ in range(number):
                 fn()
             samples[name].append((time.perf_counter() - start) / number * 1e3)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
+
+
+def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
+    """Median over rounds of ``numerator[i] / denominator[i]``: a load spike in one round hits both."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
 def fmt_ms(value: float | str | None) -> str:

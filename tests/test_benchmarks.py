@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from benchmarks import peers
-from benchmarks.timing import format_table, interleaved_medians
+from benchmarks.timing import format_table, interleaved_samples, paired_ratio
 from flowcourse.reference.glow import conv1x1_logdet, lu_logdet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,14 +46,24 @@ def linears(module: nn.Module) -> list[nn.Module]:
 
 # ------------------------------------------------------------------------------------------------- timing
 
-def test_interleaved_medians_calls_each_function_round_robin():
+def test_interleaved_samples_calls_each_function_round_robin():
     calls = []
     fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
-    medians = interleaved_medians(fns, repeats=4, warmup=1, numbers={"b": 2})
-    assert set(medians) == {"a", "b", "c"} and all(v >= 0 for v in medians.values())
+    samples = interleaved_samples(fns, repeats=4, warmup=1, numbers={"b": 2})
+    assert set(samples) == {"a", "b", "c"} and all(len(v) == 4 and min(v) >= 0 for v in samples.values())
     warmup, b = ["a", "b", "c"], ["b", "b"]
     rounds = [["a", *b, "c"], [*b, "c", "a"], ["c", "a", *b], ["a", *b, "c"]]  # each starts one later
     assert calls == warmup + [name for r in rounds for name in r]
+
+
+def test_the_ratio_pairs_rounds_against_the_peer_with_the_lowest_median():
+    assert paired_ratio([2.0, 8.0, 6.0], [1.0, 4.0, 2.0]) == 2.0  # the ratio of the medians would be 3
+    case = peers.Case("c", lambda lib: None)
+    case.samples = {peers.REFERENCE: [2.0, 8.0, 6.0], "zuko": [1.0, 4.0, 2.0], "nflows": [3.0, 3.0, 3.0]}
+    case.results = {lib: sorted(v)[1] for lib, v in case.samples.items()} | {"FrEIA": peers.MISSING}
+    assert peers.ratio(case) == 2.0
+    case.results = {peers.REFERENCE: 6.0, "zuko": peers.NOT_AVAILABLE}
+    assert peers.ratio(case) is None
 
 
 def test_format_table_aligns_and_marks_missing_values():
@@ -69,41 +79,42 @@ def test_format_table_aligns_and_marks_missing_values():
 # ------------------------------------------------------------------------------------- the cases are fair
 
 def copy_normflows_into_reference(ref_layers, nf_flows):
-    """d = 2: reference coupling k keeps coordinate k % 2, as normflows' channel / channel_inv split does."""
+    """Copy each normflows conditioner into the reference's.
+
+    normflows' ``channel`` / ``channel_inv`` couplings read the first / the second half, as the reference's
+    half masks do; its network outputs ``(shift, scale)`` interleaved, the reference's ``(log s, t)`` stacked.
+    """
     with torch.no_grad():
-        for k, (ref, block) in enumerate(zip(ref_layers, nf_flows, strict=True)):
-            kept, moved = k % 2, 1 - k % 2
-            nf_net = block.flows[1].param_map  # outputs (shift, scale) interleaved
-            ref.net[0].weight[:, kept] = nf_net[0].weight[:, 0]
-            ref.net[0].bias.copy_(nf_net[0].bias)
+        for ref, block in zip(ref_layers, nf_flows, strict=True):
+            nf_net = block.flows[1].param_map
+            ref.net[0].load_state_dict(nf_net[0].state_dict())
             ref.net[2].load_state_dict(nf_net[2].state_dict())
-            ref.net[4].weight[moved] = nf_net[4].weight[1]
-            ref.net[4].bias[moved] = nf_net[4].bias[1]
-            ref.net[4].weight[2 + moved] = nf_net[4].weight[0]
-            ref.net[4].bias[2 + moved] = nf_net[4].bias[0]
+            ref.net[4].weight.copy_(torch.cat([nf_net[4].weight[1::2], nf_net[4].weight[0::2]]))
+            ref.net[4].bias.copy_(torch.cat([nf_net[4].bias[1::2], nf_net[4].bias[0::2]]))
 
 
-def test_realnvp_reference_equals_normflows_after_copying_the_conditioners():
+@pytest.mark.parametrize("d", [2, 6])
+def test_realnvp_reference_equals_normflows_after_copying_the_conditioners(d):
     needs("normflows")
     torch.manual_seed(0)
-    nf_model, nf_log_prob = peers.realnvp("normflows", 2, n_layers=4, hidden=8)
-    ref_model, ref_log_prob = peers.realnvp(peers.REFERENCE, 2, n_layers=4, hidden=8)
+    nf_model, nf_log_prob = peers.realnvp("normflows", d, n_layers=4, hidden=8)
+    ref_model, ref_log_prob = peers.realnvp(peers.REFERENCE, d, n_layers=4, hidden=8)
     nf_model.double(), ref_model.double()
     with torch.no_grad():
-        for p in [*nf_model.parameters(), *ref_model.parameters()]:  # dead reference weights random too
+        for p in nf_model.parameters():
             p.normal_(0.0, 0.4)
     layers = ref_model.flow.layers
     for layer in layers:
         layer.clamp = None  # normflows' log-scale is unbounded
     copy_normflows_into_reference(layers, nf_model.flows)
-    x = 2 * torch.randn(64, 2, dtype=D64)
+    x = 2 * torch.randn(64, d, dtype=D64)
     torch.testing.assert_close(ref_log_prob(x), nf_log_prob(x), rtol=1e-10, atol=1e-10)
     assert ref_log_prob(x).std() > 0.1  # not both at the identity
 
 
-@pytest.mark.parametrize("library", peers.PEERS)
+@pytest.mark.parametrize("library", [peers.REFERENCE, *peers.PEERS])
 @pytest.mark.parametrize("d", [2, 6])
-def test_realnvp_peers_have_eight_couplings_with_the_same_live_conditioner(library, d):
+def test_realnvp_models_have_eight_couplings_with_the_same_conditioner(library, d):
     needs(library)
     module, _ = peers.realnvp(library, d)
     layers = linears(module)
@@ -112,9 +123,6 @@ def test_realnvp_peers_have_eight_couplings_with_the_same_live_conditioner(libra
     half = d // 2
     per_coupling = half * 64 + 64 + 64 * 64 + 64 + 64 * 2 * half + 2 * half
     assert n_params(module) == peers.COUPLINGS * per_coupling
-    # the reference's masked MLP carries dead weights: inputs on the moved half, outputs on the kept half
-    ref, _ = peers.realnvp(peers.REFERENCE, d)
-    assert n_params(ref) == peers.COUPLINGS * (per_coupling + half * 64 + 64 * 2 * half + 2 * half)
 
 
 def test_planar_reference_equals_normflows_with_the_same_parameters():

@@ -176,6 +176,23 @@ def test_u_hat_logdet_exact_where_w_dot_u_hat_rounds_to_minus_one(dtype, wu):
     assert layer(z)[1].item() == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("wu", [-60.0, -30.5, -29.5, -3.0, 0.0, 4.0, 40.0])
+def test_tanh_u_hat_logdet_float32_matches_float64_truth_on_both_sides_of_the_log_space_switch(wu):
+    """log(tanh² a + sech² a · softplus(w^T u)) in float64 (a sum of positives) is the truth for float32."""
+    w = torch.tensor([1.0, -2.0], dtype=F64)
+    u = wu * w / (w @ w)
+    z = torch.randn(200, 2, dtype=F64) * 3
+    a = z @ w + 0.1
+    s = torch.nn.functional.softplus(torch.tensor(wu, dtype=F64))
+    truth = torch.log(torch.tanh(a) ** 2 + torch.cosh(a) ** -2 * s)
+    got = planar_u_hat_logdet(z.float(), u.float(), w.float(), 0.1)
+    torch.testing.assert_close(got.double(), truth, rtol=1e-5, atol=1e-5)
+    layer = Planar(2)
+    with torch.no_grad():
+        layer.u.copy_(u), layer.w.copy_(w), layer.b.fill_(0.1)
+    torch.testing.assert_close(layer(z.float())[1].double(), truth, rtol=1e-5, atol=1e-5)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # closed-form inverse for piecewise-linear h
 # ---------------------------------------------------------------------------------------------------------

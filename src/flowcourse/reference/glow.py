@@ -162,7 +162,7 @@ def conv1x1_logdet(W: Tensor, h: int, w: int) -> Tensor:
     logabsdet = torch.linalg.slogdet(W).logabsdet
     if logabsdet.item() == -math.inf:  # slogdet's answer for det W = 0
         raise ValueError("W is singular (det W = 0): a 1x1 convolution with it is not invertible")
-    return h * w * logabsdet
+    return _times_pixels(logabsdet, h, w)
 
 
 def lu_logdet(log_abs_diag_u: Tensor, h: int, w: int) -> Tensor:
@@ -186,7 +186,12 @@ def lu_logdet(log_abs_diag_u: Tensor, h: int, w: int) -> Tensor:
     # one scalar read instead of an elementwise test: a single -inf entry makes the sum -inf
     if total.item() == -math.inf:
         raise ValueError("some U_ii = 0 (log|U_ii| = -inf): W = PLU is singular, not invertible")
-    return h * w * total
+    return _times_pixels(total, h, w)
+
+
+def _times_pixels(log_abs_det_w: Tensor, h: int, w: int) -> Tensor:
+    """``h·w·log|det W|``; a single pixel (a dense layer on vectors) skips the multiplication and its backward."""
+    return log_abs_det_w if h * w == 1 else h * w * log_abs_det_w
 
 
 def _random_orthogonal(c: int) -> Tensor:

@@ -59,6 +59,8 @@ ACTIVATIONS = ("tanh", "relu", "leaky_relu")
 # Below this, log softplus(x) = x to within e^x / 2, and softplus itself heads for underflow.
 _LOG_SOFTPLUS_LINEAR_BELOW = -40.0
 _LOG_4 = math.log(4.0)
+# above this w^T u, s = softplus(w^T u) > 1e-13: the tanh planar log-det s + tanh²(1 - s) needs no log space
+_FAST_WU = -30.0
 
 
 def _check_activation(activation: str, negative_slope: float) -> float:
@@ -248,7 +250,10 @@ def planar_u_hat_logdet(
     .. math::
         1 + h'\,w^\top\hat u = (1 - h') + h' \operatorname{softplus}(w^\top u),
 
-    a sum of non-negative terms, evaluated as a ``logaddexp``. The direct form rounds
+    a sum of non-negative terms: for tanh, :math:`h' = 1 - \tanh^2`, a convex combination of 1 and
+    :math:`s = \operatorname{softplus}(w^\top u)`, evaluated as :math:`s + \tanh^2(a)\,(1 - s)` in one pass
+    (in log space, as a ``logaddexp``, when :math:`w^\top u < -30` brings :math:`s` near underflow); for
+    (leaky) ReLU, whose :math:`h'` is a step, as a ``logaddexp``. The direct form rounds
     :math:`w^\top \hat u` to exactly :math:`-1` once :math:`w^\top u \lesssim -17` (float32) and then returns
     :math:`-\infty` wherever :math:`h' = 1`; this one stays finite (:math:`\approx w^\top u`).
 
@@ -272,6 +277,12 @@ def _u_hat_logdet_from(
     the raw :math:`w^\top u` (and its softplus, if at hand): the body of :func:`planar_u_hat_logdet`, shared
     with :class:`Planar`."""
     if activation == "tanh":
+        softplus_wu = F.softplus(wu) if softplus_wu is None else softplus_wu
+        if float(wu) > _FAST_WU:
+            # h' = 1 - tanh²: 1 + h' w^T û = tanh² · 1 + sech² · s with s = softplus(w^T u) > 0, a convex
+            # combination of 1 and s, so nothing cancels; s + tanh²(1 - s) is one fused pass
+            return torch.log(torch.addcmul(softplus_wu, h.square(), 1.0 - softplus_wu))
+        # s near underflow: the same sum in log space, log(tanh²) ⊕ (log sech² + log s)
         # 1 - sech² = tanh², lifted by the smallest normal so that its log (and gradient) stays finite at a = 0
         log_one_minus_dh = torch.log(h.square() + torch.finfo(a.dtype).tiny)
         # log sech² a = 2 log 2 - 2|a| - 2 softplus(-2|a|) (as _log_sech), in three passes over the batch

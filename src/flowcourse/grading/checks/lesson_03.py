@@ -410,7 +410,8 @@ CHECKS = [
                     "layer 0 keeps the EVEN coordinates (mask 1 where i is even): (1, 0, 1, …)",
                     lambda ref, kw: _mask_rows(kw["d"], kw["n_layers"], 1)),
             Mistake("first half / second half instead of alternating coordinates",
-                    "this lesson's masks alternate coordinate by coordinate: layer k keeps i when i + k is even",
+                    "this function's masks alternate coordinate by coordinate: layer k keeps i when i + k is even "
+                    "(swapping halves is a valid RealNVP too, but it is a different function)",
                     _first_half_then_second),
         ],
         atol=0.0,
