@@ -278,7 +278,7 @@ def _u_hat_logdet_from(
     with :class:`Planar`."""
     if activation == "tanh":
         softplus_wu = F.softplus(wu) if softplus_wu is None else softplus_wu
-        if float(wu) > _FAST_WU:
+        if float(wu.detach()) > _FAST_WU:
             # h' = 1 - tanh²: 1 + h' w^T û = tanh² · 1 + sech² · s with s = softplus(w^T u) > 0, a convex
             # combination of 1 and s, so nothing cancels; s + tanh²(1 - s) is one fused pass
             return torch.log(torch.addcmul(softplus_wu, h.square(), 1.0 - softplus_wu))
