@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from flowcourse.jacobian import jacobian_logdet
+from flowcourse.training import single_thread
 
 
 def assert_flow_correct(layer, z: torch.Tensor, *, invertible: bool = True, atol: float = 1e-8) -> None:
@@ -36,11 +37,14 @@ def flowcheck():
     return assert_flow_correct
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One torch thread for the whole run (module fixtures too): small per-sample autograd Jacobians are
+    10-40x slower with two threads on 2 cores."""
+    with single_thread():
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    """Seeded, and one torch thread: per-sample autograd Jacobians are 10-40x slower with two on 2 cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _seed():
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)

@@ -21,14 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 D64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def needs(library: str) -> None:
     if not peers.installed(library):
         pytest.skip(f"{library} is not installed (pip install -c benchmarks/constraints.txt -e '.[bench]')")

@@ -25,15 +25,6 @@ from flowcourse.data import (
     toy_sample,
     two_moons,
 )
-from flowcourse.training import single_thread
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The suite runs next to other jobs on two cores; one thread is much faster for these small tensors.
-    with single_thread():
-        yield
-
 
 # ---------------------------------------------------------------------------------------------- samplers
 

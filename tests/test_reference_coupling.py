@@ -30,15 +30,6 @@ from flowcourse.reference.coupling import (
 D64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny per-sample autograd Jacobians run 10-40x slower when torch's threads oversubscribe 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def randomize(module: nn.Module, scale: float = 0.5) -> nn.Module:
     """Move every parameter away from its (identity) initialisation."""
     with torch.no_grad():

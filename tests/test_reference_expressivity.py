@@ -44,14 +44,6 @@ def mixture_ppf(alpha):
     return np.array([optimize.brentq(lambda x, a=a: cdf(x) - a, -20, 20, xtol=1e-14) for a in alpha])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def mixture_icdf():
     return quantile_function(two_gaussians_1d().cdf)

@@ -33,15 +33,6 @@ D64 = torch.float64
 PRACTICE_4 = -228.499  # the seeds' answer: 32·32·(log 2 + log 0.5 + log 0.8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny per-sample autograd Jacobians run 10-40x slower when torch's threads oversubscribe 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def randomize(module: nn.Module, scale: float = 0.3) -> nn.Module:
     """Move every parameter away from its initialisation and mark ActNorms as initialised."""
     with torch.no_grad():
