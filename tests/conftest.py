@@ -31,6 +31,28 @@ def assert_flow_correct(layer, z: torch.Tensor, *, invertible: bool = True, atol
         torch.testing.assert_close(ld + ld_inv, torch.zeros_like(ld), atol=atol, rtol=0)
 
 
+def _guarded_run(folder, sources, **options):
+    """Run code cells ``sources`` (ids ``c0``, ``c1``, …) in ``folder`` with the grader's ``GuardedExecute``
+    (``options``: its traits); return the notebook and the events it recorded."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from flowcourse.grading.preprocessors import GuardedExecute
+
+    cells = [new_code_cell(src) for src in sources]
+    for i, cell in enumerate(cells):
+        cell.id = f"c{i}"
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                            "display_name": "Python 3"}})
+    GuardedExecute(**options).preprocess(nb, {"metadata": {"path": str(folder)}})
+    return nb, nb.metadata["flowcourse"].get("events", [])
+
+
+@pytest.fixture
+def guarded_run():
+    """The function :func:`_guarded_run`: notebook cells executed as the grader executes them."""
+    return _guarded_run
+
+
 @pytest.fixture
 def flowcheck():
     """The function :func:`assert_flow_correct`."""

@@ -233,7 +233,10 @@ class Visit:
             self.page.evaluate("MathJax.startup.promise")
         return self.page
 
-    def close(self) -> None:
+    def __enter__(self) -> Visit:
+        return self
+
+    def __exit__(self, *exc) -> None:
         self.context.close()
 
 
@@ -254,8 +257,7 @@ _RAW_TEX = r"""() => {
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_page_typesets_math_shows_plots_and_stays_offline(browser, origin, lesson):
-    visit = Visit(browser, origin, viewport={"width": 1280, "height": 900})
-    try:
+    with Visit(browser, origin, viewport={"width": 1280, "height": 900}) as visit:
         page = visit.open(f"_pages/{lesson}.html")
         math = page.locator("main .math")
         assert math.count() > 10
@@ -266,14 +268,11 @@ def test_lesson_page_typesets_math_shows_plots_and_stays_offline(browser, origin
         widths = plots.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
         assert min(widths) > 100, widths
         assert visit.errors == [] and visit.outside == []
-    finally:
-        visit.close()
 
 
 @pytest.mark.slow
 def test_solution_toggles_start_closed_and_open_on_click(browser, origin):
-    visit = Visit(browser, origin, viewport={"width": 1280, "height": 900})
-    try:
+    with Visit(browser, origin, viewport={"width": 1280, "height": 900}) as visit:
         page = visit.open("_pages/01-change-of-variables.html")
         assert page.locator("details.above-input summary").first.inner_text().strip() == "Show solution"
         for selector, inside in (("details.above-input", "standard_normal_log_prob"),
@@ -289,22 +288,17 @@ def test_solution_toggles_start_closed_and_open_on_click(browser, origin):
             assert body.is_visible()
             assert inside in first.inner_text()
         assert visit.errors == [] and visit.outside == []
-    finally:
-        visit.close()
 
 
 @pytest.mark.slow
 def test_search_works_offline(browser, origin):
-    visit = Visit(browser, origin, viewport={"width": 1280, "height": 900})
-    try:
+    with Visit(browser, origin, viewport={"width": 1280, "height": 900}) as visit:
         page = visit.open("search.html?q=Householder")
         results = page.locator("#search-results ul.search li")
         results.first.wait_for(timeout=20_000)
         links = results.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))")
         assert any("06-sylvester-householder" in href for href in links), links
         assert visit.errors == [] and visit.outside == []
-    finally:
-        visit.close()
 
 
 @pytest.mark.slow
@@ -312,9 +306,8 @@ def test_search_works_offline(browser, origin):
                                         ("lesson-01-phone", {"width": 390, "height": 844})])
 def test_screenshot_and_no_sideways_scrolling(browser, origin, name, size):
     phone = size["width"] < 600
-    visit = Visit(browser, origin, viewport=size, is_mobile=phone, has_touch=phone,
-                  device_scale_factor=2 if phone else 1)
-    try:
+    with Visit(browser, origin, viewport=size, is_mobile=phone, has_touch=phone,
+               device_scale_factor=2 if phone else 1) as visit:
         page = visit.open("_pages/01-change-of-variables.html")
         page.locator("details.above-input").first.scroll_into_view_if_needed()  # a closed solution in view
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -324,5 +317,3 @@ def test_screenshot_and_no_sideways_scrolling(browser, origin, name, size):
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"page is {overflow}px wider than the {size['width']}px viewport"
         assert visit.errors == [] and visit.outside == []
-    finally:
-        visit.close()

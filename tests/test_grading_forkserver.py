@@ -10,10 +10,8 @@ import time
 
 import pytest
 from jupyter_client.connect import write_connection_file
-from nbformat.v4 import new_code_cell, new_notebook
 
 from flowcourse.grading import forkserver, sandbox
-from flowcourse.grading.preprocessors import GuardedExecute
 
 MARKER = "colorsys"  # a stdlib module nothing else imports: present in a kernel only if the server preloaded it
 
@@ -73,30 +71,21 @@ def small_server(monkeypatch):
     forkserver.enable(False)
 
 
-def _run(tmp_path, sources, **limits):
-    cells = [new_code_cell(src) for src in sources]
-    for i, cell in enumerate(cells):
-        cell.id = f"c{i}"
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
-                                                            "display_name": "Python 3"}})
-    GuardedExecute(sandbox_mode="limits", **limits).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-    return nb, nb.metadata["flowcourse"].get("events", [])
-
-
 def _stdout(cell) -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
 
 @pytest.mark.slow
-def test_a_forked_kernel_is_sandboxed_preloaded_interruptible_and_its_death_is_seen(small_server, tmp_path):
-    nb, events = _run(tmp_path, [
+def test_a_forked_kernel_is_sandboxed_preloaded_interruptible_and_its_death_is_seen(small_server, tmp_path,
+                                                                                   guarded_run):
+    nb, events = guarded_run(tmp_path, [
         f"import os, sys, resource\nprint('{MARKER}' in sys.modules, os.getppid(), os.environ['FLOWCOURSE_SANDBOX'],"
         " resource.getrlimit(resource.RLIMIT_CPU)[0], os.getcwd())",
         "while True:\n    pass",
         "print('after the loop')",
         "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
         "print('never')",
-    ], timeout=3, notebook_budget=60)
+    ], timeout=3, notebook_budget=60, sandbox_mode="limits")
     preloaded, parent, mode, cpu_limit, cwd = _stdout(nb.cells[0]).split()
     assert preloaded == "True" and int(parent) == small_server.process.pid  # forked, not a fresh interpreter
     assert mode == "limits" and int(cpu_limit) == 60 and cwd == str(tmp_path)
@@ -105,7 +94,8 @@ def test_a_forked_kernel_is_sandboxed_preloaded_interruptible_and_its_death_is_s
     assert {"cell": "c3", "event": "the kernel died while running this cell"} in events
     assert nb.cells[4].execution_count is None
 
-    nb, _ = _run(tmp_path, [f"import sys\nprint('{MARKER}' in sys.modules)"], timeout=10, notebook_budget=60)
+    nb, _ = guarded_run(tmp_path, [f"import sys\nprint('{MARKER}' in sys.modules)"], timeout=10, notebook_budget=60,
+                        sandbox_mode="limits")
     assert _stdout(nb.cells[0]) == "True\n"  # the server outlives a dead kernel
 
 
@@ -125,8 +115,9 @@ def test_a_kernel_whose_grader_goes_away_is_killed(small_server, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_kernel_that_cannot_start_is_a_recorded_failure_that_says_why(small_server, tmp_path):
-    nb, _ = _run(tmp_path / "no-such-folder", ["x = 1"], timeout=10, notebook_budget=60)
+def test_a_kernel_that_cannot_start_is_a_recorded_failure_that_says_why(small_server, tmp_path, guarded_run):
+    nb, _ = guarded_run(tmp_path / "no-such-folder", ["x = 1"], timeout=10, notebook_budget=60,
+                        sandbox_mode="limits")
     error = nb.metadata["flowcourse"]["kernel_error"]
     assert "FileNotFoundError" in error and "no-such-folder" in error
     assert nb.cells[0].execution_count is None

@@ -13,7 +13,6 @@ from flowcourse.grading.evidence import MIME, encode
 from flowcourse.grading.preprocessors import (
     HIDDEN_NOTE,
     BlankDemoCells,
-    GuardedExecute,
     HideTestSource,
     Judge,
     _release_form,
@@ -118,35 +117,25 @@ def test_source_helpers():
     assert _release_form("# head\n### BEGIN HIDDEN TESTS\ncheck('a', f)\n### END HIDDEN TESTS\n") == "# head"
 
 
-def _run(tmp_path, sources, **limits):
-    cells = [new_code_cell(src) for src in sources]
-    for i, cell in enumerate(cells):
-        cell.id = f"c{i}"
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
-                                                            "display_name": "Python 3"}})
-    GuardedExecute(**limits).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-    return nb, nb.metadata["flowcourse"].get("events", [])
-
-
 @pytest.mark.slow
-def test_guarded_execution_survives_loops_a_dead_kernel_and_the_budget(tmp_path):
+def test_guarded_execution_survives_loops_a_dead_kernel_and_the_budget(tmp_path, guarded_run):
     """A loop is interrupted by the per-cell timeout and the notebook goes on; a loop that ignores the
     interrupt, a killed kernel or an exhausted budget stop the run; every cell not run is recorded."""
     stubborn = ("import time\nwhile True:\n    try:\n        time.sleep(100)\n"
                 "    except KeyboardInterrupt:\n        pass")
-    nb, events = _run(tmp_path, ["x = 1", "while True:\n    pass", "x = 2", stubborn, "x = 3"],
-                      timeout=4, notebook_budget=120)
+    nb, events = guarded_run(tmp_path, ["x = 1", "while True:\n    pass", "x = 2", stubborn, "x = 3"],
+                             timeout=4, notebook_budget=120)
     assert nb.metadata["flowcourse"]["sandbox"] in ("root", "userns", "limits")
     assert nb.cells[1].outputs[-1].ename in ("CellTimeoutError", "KeyboardInterrupt")
     assert nb.cells[2].execution_count is not None and not any(o.output_type == "error" for o in nb.cells[2].outputs)
     assert {"cell": "c3", "event": "this cell ran past the time limit and could not be interrupted"} in events
     assert any(e["cell"] == "c4" and "did not respond to the interrupt" in e["event"] for e in events)
 
-    _, events = _run(tmp_path, ["import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "y = 1"],
-                     timeout=20, notebook_budget=60)
+    _, events = guarded_run(tmp_path, ["import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "y = 1"],
+                            timeout=20, notebook_budget=60)
     assert {"cell": "c0", "event": "the kernel died while running this cell"} in events
     assert any(e["cell"] == "c1" and "kernel died" in e["event"] for e in events)
 
-    nb, events = _run(tmp_path, ["import time"] + ["time.sleep(2)"] * 6, timeout=10, notebook_budget=5)
+    nb, events = guarded_run(tmp_path, ["import time"] + ["time.sleep(2)"] * 6, timeout=10, notebook_budget=5)
     assert any(e["event"] == "not run: the notebook's time budget (5 s) ran out before this cell" for e in events)
     assert nb.cells[-1].execution_count is None
