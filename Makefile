@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml benchmarks/constraints.txt
 	touch $(STAMP)
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks solutions conftest.py
 
 # The book's browser tests drive Debian's chromium (Playwright cannot download a browser here). As root it is
 # installed when missing; otherwise those tests skip, unless FLOWCOURSE_REQUIRE_BROWSER=1 (CI) makes them fail.

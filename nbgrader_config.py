@@ -6,6 +6,6 @@ What it sets, and why, is in flowcourse/grading/config.py.
 
 from pathlib import Path
 
-from flowcourse.grading.config import configure
+from flowcourse_instructor.grading.config import configure
 
 configure(get_config(), Path(__file__).parent)  # noqa: F821 - get_config is provided by nbgrader

@@ -7,7 +7,7 @@ classic mistake, and the robustness set: an exception, an infinite loop, a memor
 cheats, deleted and edited tests, a renamed and a corrupt file), then ordinary submissions (full, blank,
 classic mistakes, exceptions, warnings, edited or deleted tests) drawn with a fixed seed up to ``--size``.
 
-* **flowcourse** — :func:`flowcourse.grading.pipeline.grade` (what ``flowcourse grade --workers N`` runs):
+* **flowcourse** — :func:`flowcourse_instructor.grading.pipeline.grade` (what ``flowcourse grade --workers N`` runs):
   worker processes, kernels forked from a warm fork server. Every grade is checked against the student's
   expectation, so a fast but wrong grader cannot pass.
 * **plain nbgrader** — ``nbgrader autograde LESSON --force`` on the same configuration in a copy of the
@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 from benchmarks.timing import load, print_table
-from flowcourse.grading.pipeline import grade, prepare_workspace, release, verify
-from flowcourse.grading.sampleclass import Student, load_sample_class, materialize
+from flowcourse_instructor.grading.pipeline import grade, prepare_workspace, release, verify
+from flowcourse_instructor.grading.sampleclass import Student, load_sample_class, materialize
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDINARY = ("full", "blank", "raises", "warnings", "deleted-test", "edited-test")  # plus the lesson's mistakes
@@ -58,7 +58,7 @@ def _stride(students: list[Student], k: int) -> list[Student]:
 def _totals(root: Path, lesson: str, students: list[Student]) -> dict[str, float]:
     from nbgrader.api import Gradebook, MissingEntry
 
-    from flowcourse.grading.pipeline import load_config
+    from flowcourse_instructor.grading.pipeline import load_config
 
     out = {}
     with Gradebook(load_config(root).CourseDirectory.db_url) as gb:

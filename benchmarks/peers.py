@@ -31,15 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from flowcourse_lessons.lesson_01.key import standard_normal_log_prob
+from flowcourse_lessons.lesson_02.key import MAF
+from flowcourse_lessons.lesson_03.key import RealNVP, half_masks
+from flowcourse_lessons.lesson_04.key import LUInvertible1x1Conv, conv1x1_logdet, lu_logdet
+from flowcourse_lessons.lesson_05.key import Planar
 from torch import Tensor, nn
 
 from benchmarks.timing import calibrate, interleaved_samples, load, machine, paired_ratio, print_table
-from flowcourse.reference.autoregressive import MAF
-from flowcourse.reference.base import FlowDistribution, FlowSequence, StandardNormal
-from flowcourse.reference.coupling import RealNVP, half_masks
-from flowcourse.reference.elementwise import standard_normal_log_prob
-from flowcourse.reference.glow import LUInvertible1x1Conv, conv1x1_logdet, lu_logdet
-from flowcourse.reference.planar import Planar
+from flowcourse.base import FlowDistribution, FlowSequence, StandardNormal
 from flowcourse.training import single_thread
 
 REFERENCE = "reference"

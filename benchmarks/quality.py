@@ -8,7 +8,7 @@ r"""Model quality: digits test bits/dim and two-moons test NLL per dimension, ne
   (:math:`\operatorname{logit}(\alpha + (1-2\alpha)y)`, :math:`\alpha = 0.05` and :math:`0.01`, the density
   carried back to :math:`y` by the change of variables), :func:`~flowcourse.data.gaussian_baseline_bpd`;
 * lesson 04's two-level Glow (4 steps per level, 64 hidden channels, logit layer :math:`\alpha = 0.01`),
-  built from :mod:`flowcourse.reference.glow` exactly as the lesson builds it from the student's layers
+  built from :mod:`flowcourse_lessons.lesson_04.key` exactly as the lesson builds it from the student's layers
   (same construction order, dtype and seeds), trained with the lesson's 150 Adam steps — so the figure is
   the lesson's;
 * an 8-block RealNVP (affine couplings with alternating pixel masks on the 64 flattened pixels, same logit
@@ -32,9 +32,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from flowcourse_lessons.lesson_03.key import AffineCoupling, alternating_masks, mlp_conditioner
+from flowcourse_lessons.lesson_04.key import Glow, Sigmoid
 from torch import Tensor
 
 from benchmarks.timing import load
+from flowcourse.base import FlowDistribution, FlowSequence, StandardNormal
 from flowcourse.data import (
     categorical_baseline_bpd,
     dequantize,
@@ -44,9 +47,6 @@ from flowcourse.data import (
     nats_per_dim,
     two_moons_split,
 )
-from flowcourse.reference.base import FlowDistribution, FlowSequence, StandardNormal
-from flowcourse.reference.coupling import AffineCoupling, alternating_masks, mlp_conditioner
-from flowcourse.reference.glow import Glow, Sigmoid
 from flowcourse.training import fit_max_likelihood, single_thread
 
 #: The figures the issue quotes (test bits/dim on the digits).
@@ -126,7 +126,7 @@ def lesson04_glow(steps: int = 150) -> FlowDistribution:
 def digits_realnvp(steps: int = 500, hidden: int = 256) -> FlowDistribution:
     r"""An 8-block RealNVP on the flattened digits with the Glow's logit layer, trained by maximum likelihood.
 
-    Eight :class:`~flowcourse.reference.coupling.AffineCoupling` layers with :func:`alternating_masks` (even and
+    Eight :class:`~flowcourse_lessons.lesson_03.key.AffineCoupling` layers with :func:`alternating_masks` (even and
     odd pixels in turn, so neighbouring columns condition each other) and masked MLP conditioners
     :math:`\mathrm{NN}(m\odot z)`, soft-clamped scales, then ``Sigmoid(0.01)``; seed 0, Adam with learning rate
     :math:`10^{-3}`, batch 64. It overfits the 1200 training digits quickly: 500 steps is

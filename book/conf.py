@@ -1,7 +1,7 @@
 """Sphinx configuration of the flowcourse book: the lesson notebooks as a static, offline website.
 
 Build it with ``make book`` (or ``flowcourse book``): that first writes the prepared lesson pages to
-``_pages/`` (see ``flowcourse.book``), then runs Sphinx with warnings as errors and copies MathJax into the site.
+``_pages/`` (see ``flowcourse_instructor.book``), then runs Sphinx with warnings as errors and copies MathJax into the site.
 """
 
 from pathlib import Path

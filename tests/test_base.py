@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
+from flowcourse.base import Flow, FlowDistribution, FlowSequence, StandardNormal, check_batch
 from flowcourse.jacobian import jacobian_logdet
-from flowcourse.reference.base import Flow, FlowDistribution, FlowSequence, StandardNormal, check_batch
 
 
 class Scale(Flow):

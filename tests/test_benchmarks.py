@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from flowcourse_lessons.lesson_04.key import conv1x1_logdet, lu_logdet
 from torch import nn
 
 from benchmarks import peers
 from benchmarks.timing import format_table, interleaved_samples, paired_ratio
-from flowcourse.reference.glow import conv1x1_logdet, lu_logdet
 
 ROOT = Path(__file__).resolve().parents[1]
 D64 = torch.float64

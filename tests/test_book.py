@@ -1,6 +1,6 @@
 """The self-study book: page preparation (fast), the built site (static checks) and the site in a real browser.
 
-The site is built once per module (``flowcourse.book.build``, which executes all eight lessons unless
+The site is built once per module (``flowcourse_instructor.book.build``, which executes all eight lessons unless
 ``book/_build/.jupyter_cache`` already holds them), served from a local ``http.server`` thread on 127.0.0.1
 and read by Playwright driving Debian's ``/usr/bin/chromium``. Every request is intercepted; one that leaves
 the site fails the test. Screenshots go to ``book/_build/screenshots/``.
@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowcourse.book import MARKERS, prepare_lesson, prepare_lessons
+from flowcourse_instructor.book import MARKERS, prepare_lesson, prepare_lessons
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "book" / "_build" / "screenshots"
@@ -31,7 +31,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 REQUIRED = os.environ.get("FLOWCOURSE_REQUIRE_BROWSER") == "1"
 LESSONS = sorted(p.name for p in (ROOT / "solutions").glob("[0-9][0-9]-*") if p.is_dir())
 # what must never be published: nbgrader's markers and metadata, the hidden tests' calls and import
-FORBIDDEN = [*MARKERS, "from flowcourse.grading import check", "grade_id"]
+FORBIDDEN = [*MARKERS, "from flowcourse_instructor.grading import check", "grade_id"]
 
 
 def _unavailable(reason: str) -> None:
@@ -52,7 +52,7 @@ def _toy_notebook() -> nbformat.NotebookNode:
         _cell("code", "def f(z):\n    ### BEGIN SOLUTION\n    return 2 * z\n    ### END SOLUTION",
               solution=True, grade=False),
         _cell("code", "# self-check\nassert f(1) == 2"),
-        _cell("code", "# Hidden test: graded later.\n### BEGIN HIDDEN TESTS\nfrom flowcourse.grading import check\n"
+        _cell("code", "# Hidden test: graded later.\n### BEGIN HIDDEN TESTS\nfrom flowcourse_instructor.grading import check\n"
                       'check("f", f)\n### END HIDDEN TESTS', grade=True, solution=False, points=1),
         _cell("code", 'assert f(0) == 0  # a visible test\n### BEGIN HIDDEN TESTS\ncheck("f", f)\n'
                       "### END HIDDEN TESTS",
@@ -111,7 +111,7 @@ def site() -> Path:
             __import__(module)
         except ImportError:
             _unavailable(f"the 'book' extra is not installed (no {module})")
-    from flowcourse.book import build
+    from flowcourse_instructor.book import build
 
     return build(ROOT)
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from jupyter_client.connect import write_connection_file
 
-from flowcourse.grading import forkserver, sandbox
+from flowcourse_instructor.grading import forkserver, sandbox
 
 MARKER = "colorsys"  # a stdlib module nothing else imports: present in a kernel only if the server preloaded it
 
@@ -33,7 +33,7 @@ def test_only_the_wrapper_around_ipykernel_in_root_or_limits_mode_is_forked():
 
 
 def test_the_server_refuses_to_start_when_its_preload_pulls_in_the_answer_key():
-    code = ("from flowcourse.grading.forkserver import _preload, PRELOAD\n"
+    code = ("from flowcourse_instructor.grading.forkserver import _preload, PRELOAD\n"
             "_preload(PRELOAD, 'flowcourse.reference')\nprint('default preload is clean')\n"
             "_preload(('flowcourse.data',), 'flowcourse.reference')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

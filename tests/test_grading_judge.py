@@ -11,10 +11,10 @@ import math
 import pytest
 import torch
 
-from flowcourse.grading import kernel
-from flowcourse.grading.evidence import encode
-from flowcourse.grading.judge import judge_check, render_html, render_text
-from flowcourse.grading.spec import Case, Check, Mistake, randn, tensor
+from flowcourse_instructor.grading import kernel
+from flowcourse_instructor.grading.evidence import encode
+from flowcourse_instructor.grading.judge import judge_check, render_html, render_text
+from flowcourse_instructor.grading.spec import Case, Check, Mistake, randn, tensor
 
 
 def affine_forward(z, a, b):

@@ -9,9 +9,9 @@ import types
 import pytest
 import torch
 
-from flowcourse.grading import checks, kernel
-from flowcourse.grading.evidence import MIME, decode
-from flowcourse.grading.spec import Case, Check, randn, tensor
+from flowcourse_instructor.grading import checks, kernel
+from flowcourse_instructor.grading.evidence import MIME, decode
+from flowcourse_instructor.grading.spec import Case, Check, randn, tensor
 
 SPEC = Check("k_double", reference="toy.double", time_limit=0.5, cases=[
     Case("random", lambda: {"z": randn(3, 2, seed=1)}),

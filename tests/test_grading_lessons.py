@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from flowcourse.cli import main
-from flowcourse.grading import pipeline
-from flowcourse.grading.sampleclass import lessons, load_sample_class, materialize
+from flowcourse_instructor.cli import main
+from flowcourse_instructor.grading import pipeline
+from flowcourse_instructor.grading.sampleclass import lessons, load_sample_class, materialize
 
 REPO = Path(__file__).resolve().parents[1]
 LESSONS = lessons(REPO)

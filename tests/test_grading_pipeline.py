@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowcourse.cli import main
-from flowcourse.grading import pipeline
-from flowcourse.grading.sampleclass import expected_points
+from flowcourse_instructor.cli import main
+from flowcourse_instructor.grading import pipeline
+from flowcourse_instructor.grading.sampleclass import expected_points
 
 FIXTURE = Path(__file__).parent / "fixtures" / "toycourse"
 pytestmark = pytest.mark.slow

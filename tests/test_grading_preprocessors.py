@@ -8,9 +8,9 @@ import types
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from flowcourse.grading import checks
-from flowcourse.grading.evidence import MIME, encode
-from flowcourse.grading.preprocessors import (
+from flowcourse_instructor.grading import checks
+from flowcourse_instructor.grading.evidence import MIME, encode
+from flowcourse_instructor.grading.preprocessors import (
     HIDDEN_NOTE,
     BlankDemoCells,
     HideTestSource,
@@ -18,7 +18,7 @@ from flowcourse.grading.preprocessors import (
     _release_form,
     checks_in,
 )
-from flowcourse.grading.spec import Case, Check, tensor
+from flowcourse_instructor.grading.spec import Case, Check, tensor
 
 SPEC = Check("pp_double", reference="toy.double", cases=[
     Case("a", lambda: {"z": tensor([1.0, 2.0])}), Case("b", lambda: {"z": tensor([-3.0])})])
@@ -39,7 +39,7 @@ def registry(monkeypatch):
 
 
 def _test_cell(outputs, points=2.0, gid="test_double"):
-    cell = new_code_cell('### BEGIN HIDDEN TESTS\nfrom flowcourse.grading import check\ncheck("pp_double", f)\n'
+    cell = new_code_cell('### BEGIN HIDDEN TESTS\nfrom flowcourse_instructor.grading import check\ncheck("pp_double", f)\n'
                          "### END HIDDEN TESTS",
                          metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": gid,
                                                 "points": points, "locked": True}})

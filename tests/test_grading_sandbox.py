@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flowcourse.grading import sandbox
+from flowcourse_instructor.grading import sandbox
 
 AVAILABLE = ["limits"]
 if sandbox._root_works():
@@ -29,11 +29,11 @@ out["course_listing"] = sorted(os.listdir(course)) if os.path.isdir(course) else
 out["secret_readable"] = os.path.exists(os.path.join(course, "solutions", "secret.txt"))
 out["gradebook_readable"] = os.path.exists(os.path.join(course, "gradebook.db"))
 try:
-    import flowcourse.reference.base
+    import flowcourse.base
     out["key_importable"] = True
 except ImportError:
     out["key_importable"] = False
-import flowcourse.grading.sandbox as usable  # the non-reference package stays importable
+import flowcourse_instructor.grading.sandbox as usable  # the non-reference package stays importable
 try:
     probe = os.path.join(os.path.dirname(usable.__file__), "sandbox-probe.txt")
     open(probe, "w").close()
@@ -134,7 +134,7 @@ def test_cpu_limit_ends_a_busy_loop(course):
 
 def test_a_sandbox_that_cannot_start_refuses_to_run_the_kernel(tmp_path):
     spec = {**sandbox.Policy(mode="root").__dict__, "cwd": str(tmp_path), "connection_file": "/nonexistent.json"}
-    result = subprocess.run([sys.executable, "-m", "flowcourse.grading.sandbox", json.dumps(spec), "--", "true"],
+    result = subprocess.run([sys.executable, "-m", "flowcourse_instructor.grading.sandbox", json.dumps(spec), "--", "true"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 70 and "could not start the kernel" in result.stderr
 

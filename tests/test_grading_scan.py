@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from flowcourse.grading.scan import scan_notebook, scan_source
+from flowcourse_instructor.grading.scan import scan_notebook, scan_source
 
 
 @pytest.mark.parametrize(
@@ -13,7 +13,7 @@ from flowcourse.grading.scan import scan_notebook, scan_source
     [
         ("import torch\ntorch.allclose = lambda *a, **k: True", "patches a library"),
         ("import numpy as np\nsetattr(np, 'allclose', lambda *a: True)", "patches a library"),
-        ("import flowcourse.reference.planar as key\nkey.planar_logdet = f", "imports the answer key"),
+        ("import flowcourse_lessons.lesson_05.key as key\nkey.planar_logdet = f", "imports the answer key"),
         ("from flowcourse.reference import planar", "imports the answer key"),
         ("from flowcourse import reference", "imports the answer key"),
         ("get_ipython().input_transformers_cleanup.append(lambda lines: [])", "installs an IPython hook"),

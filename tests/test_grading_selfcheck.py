@@ -10,8 +10,8 @@ import nbformat
 import pytest
 import torch
 
-from flowcourse.grading import selfcheck
-from flowcourse.grading.studentcheck import check_notebook
+from flowcourse import selfcheck
+from flowcourse.studentcheck import check_notebook
 
 FIXTURE = Path(__file__).parent / "fixtures" / "toycourse"
 

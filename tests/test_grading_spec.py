@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from flowcourse.grading import checks, evidence, kernel
-from flowcourse.grading.judge import compare
-from flowcourse.grading.spec import Case, Check, KeyRef, Mistake, rand, randn, tensor
+from flowcourse_instructor.grading import checks, evidence, kernel
+from flowcourse_instructor.grading.judge import compare
+from flowcourse_instructor.grading.spec import Case, Check, KeyRef, Mistake, rand, randn, tensor
 
 
 def _case() -> Case:
@@ -63,7 +63,7 @@ def test_registry_names_are_unique_course_wide():
 def test_duplicate_names_across_modules_are_rejected(tmp_path, monkeypatch):
     for mod in ("dup_a", "dup_b"):
         (tmp_path / f"{mod}.py").write_text(
-            "from flowcourse.grading.spec import Check\nCHECKS = [Check('dup_name', reference='x.y')]\n")
+            "from flowcourse_instructor.grading.spec import Check\nCHECKS = [Check('dup_name', reference='x.y')]\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv(checks.ENV, "dup_a,dup_b")
     with pytest.raises(ValueError, match="dup_name"):
@@ -74,7 +74,7 @@ def test_duplicate_names_across_modules_are_rejected(tmp_path, monkeypatch):
 
 
 def test_spec_modules_never_import_the_answer_key():
-    code = ("import sys; from flowcourse.grading import checks; checks.all_checks();"
+    code = ("import sys; from flowcourse_instructor.grading import checks; checks.all_checks();"
             "bad = [m for m in sys.modules if m.startswith('flowcourse.reference')]; print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"spec modules import the answer key: {result.stdout} {result.stderr[-500:]}"

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from flowcourse import plots
+from flowcourse.base import Flow, FlowSequence
 from flowcourse.data import log_target
-from flowcourse.reference.base import Flow, FlowSequence
 
 
 @pytest.fixture(autouse=True)

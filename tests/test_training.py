@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from flowcourse.reference.base import Flow, FlowDistribution, StandardNormal
+from flowcourse.base import Flow, FlowDistribution, StandardNormal
 from flowcourse.training import NonFiniteLoss, fit_max_likelihood, fit_reverse_kl
 
 

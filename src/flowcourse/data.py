@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from flowcourse.reference.base import check_batch
+from flowcourse.base import check_batch
 from flowcourse.training import single_thread
 
 __all__ = [

@@ -28,7 +28,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from flowcourse.reference.base import check_batch
+from flowcourse.base import check_batch
 
 if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
     if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend
@@ -144,7 +144,7 @@ def stages(flow: torch.nn.Module, z: Tensor, ax: Sequence[Axes] | None = None) -
     coloured by the angle of their base position, so the colours show where each region of the base goes.
     ``ax``, if given, is a sequence of exactly that many axes.
 
-    >>> from flowcourse.reference.base import Flow, FlowSequence
+    >>> from flowcourse.base import Flow, FlowSequence
     >>> class Shear(Flow):
     ...     def forward(self, z): return z + z[:, :1] * torch.tensor([0.0, 1.0]), z.new_zeros(len(z))
     >>> fig = stages(FlowSequence(Shear(), Shear()), torch.randn(50, 2))

@@ -20,8 +20,8 @@ Papamakarios et al. (2021), *Normalizing Flows for Probabilistic Modeling and In
 Kingma & Ba (2015), *Adam*.
 
 >>> import torch
->>> from flowcourse.reference.base import FlowDistribution, StandardNormal
->>> from flowcourse.reference.base import Flow
+>>> from flowcourse.base import FlowDistribution, StandardNormal
+>>> from flowcourse.base import Flow
 >>> class Shift(Flow):
 ...     def __init__(self):
 ...         super().__init__()
@@ -48,7 +48,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from flowcourse.reference.base import check_batch
+from flowcourse.base import check_batch
 
 __all__ = ["NonFiniteLoss", "fit_max_likelihood", "fit_reverse_kl", "single_thread"]
 

@@ -1,0 +1,645 @@
+"""Hidden checks of lesson 04, Glow (answer key: ``reference.glow``).
+
+Every layer is checked on images with non-square sides (so ``h·h`` or ``w·w`` cannot pass for ``h·w``), at
+random non-identity parameters, and in both directions on inputs that are not each other's images (a
+forward error and an inverse error are graded separately). The classes are exercised through protocols:
+
+* :func:`_actnorm_protocol` samples before any data, initialises on a first data batch, evaluates a second
+  batch and samples, then loads the state into a fresh layer and evaluates a third batch, which must *not*
+  re-initialise it (the ``load_state_dict`` pitfall);
+* :func:`_lu_protocol` loads seeded factors whose masked-out entries are deliberately non-zero, and counts
+  calls of dense determinants while the layer runs: the LU log-det must come from the factors in
+  :math:`O(C)`;
+* :func:`_factor_out_protocol` wraps a fixed non-linear per-pixel flow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from flowcourse_instructor.grading.spec import Case, Check, Mistake, randn, tensor
+
+_F64 = torch.float64
+
+
+def _images(batch: int, channels: int, h: int, w: int, seed: int, scale: float = 1.0,
+            shift: float = 0.0) -> Tensor:
+    """An image batch whose channels have different means and spreads (so per-channel statistics matter)."""
+    spread = scale * torch.exp(randn(channels, seed=seed + 1)).reshape(1, -1, 1, 1)
+    offset = shift + 2.0 * randn(channels, seed=seed + 2).reshape(1, -1, 1, 1)
+    return randn(batch, channels, h, w, seed=seed) * spread + offset
+
+
+# --- ActNorm: data-dependent initialisation ---------------------------------------------------------------
+
+
+def _constant_channel() -> dict[str, Tensor]:
+    x = _images(3, 3, 2, 4, seed=130)
+    x[:, 1] = 0.0  # a border pixel that is 0 in every image: no spread at all
+    return {"x": x}
+
+
+ACTNORM_INIT_CASES = [
+    Case("batch of 4 images, 3 channels, 5×3 pixels, channels with different means and spreads",
+         lambda: {"x": _images(4, 3, 5, 3, seed=100)}),
+    Case("batch of 1 image, 2 channels, 3×4 pixels", lambda: {"x": _images(1, 2, 3, 4, seed=110)}),
+    Case("large magnitudes: values ~ 1000 ± 300, 6 images, 4 channels, 2×2 pixels",
+         lambda: {"x": _images(6, 4, 2, 2, seed=120, scale=300.0, shift=1000.0)}),
+    Case("a constant channel (channel 1 is 0 everywhere): σ floored at 1e-6", _constant_channel),
+]
+
+
+def _stats(x: Tensor, dims: tuple[int, ...] = (0, 2, 3), correction: int = 0) -> tuple[Tensor, Tensor]:
+    return x.mean(dims), x.std(dims, correction=correction)
+
+
+ACTNORM_INIT_MISTAKES = [
+    Mistake("Bessel-corrected standard deviation",
+            "ActNorm's initial scale is the population standard deviation (divide by N, not N − 1): "
+            "x.std(dims, unbiased=False), so that z has variance exactly 1 on the initialisation batch",
+            lambda ref, kw: (_stats(kw["x"])[0], torch.log(_stats(kw["x"], correction=1)[1].clamp_min(1e-6)))),
+    Mistake("statistics per pixel instead of per channel",
+            "ActNorm has ONE bias and ONE scale per channel, shared by all pixels: average over the batch AND "
+            "the pixels, dims (0, 2, 3), to get tensors of shape (C,)",
+            lambda ref, kw: (kw["x"].mean(0), torch.log(kw["x"].std(0, correction=0).clamp_min(1e-6)))),
+    Mistake("scale instead of log-scale",
+            "return log σ (the layer stores the LOG-scale, x = z·exp(log_scale) + bias), not σ itself",
+            lambda ref, kw: (_stats(kw["x"])[0], _stats(kw["x"])[1].clamp_min(1e-6))),
+    Mistake("log-variance instead of log-standard-deviation",
+            "the scale is the standard deviation σ, so log_scale = log σ = ½·log σ², not log σ²",
+            lambda ref, kw: (_stats(kw["x"])[0], torch.log(kw["x"].var((0, 2, 3), correction=0)))),
+    Mistake("no floor for a channel without spread",
+            "a channel that is constant in the batch has σ = 0 and log 0 = −inf: floor σ at 1e-6 "
+            "(σ.clamp_min(1e-6)) before the log",
+            lambda ref, kw: (_stats(kw["x"])[0], torch.log(_stats(kw["x"])[1]))),
+]
+
+
+def _actnorm_inputs(channels: int, h: int, w: int, batch: int, seed: int) -> dict[str, Any]:
+    return {"channels": channels,
+            "z": randn(batch, channels, h, w, seed=seed),
+            "x_init": _images(batch + 2, channels, h, w, seed=seed + 10),
+            "x": _images(batch, channels, h, w, seed=seed + 20),
+            "x_new": _images(batch + 1, channels, h, w, seed=seed + 30, scale=3.0, shift=5.0)}
+
+
+ACTNORM_CASES = [
+    Case("3 channels, 4×5 pixels, batches of 2 to 4", lambda: _actnorm_inputs(3, 4, 5, 2, seed=200)),
+    Case("1 channel, 8×8 pixels (a digit-sized image), batches of 1 to 3",
+         lambda: _actnorm_inputs(1, 8, 8, 1, seed=210)),
+    Case("4 channels, 2×3 pixels, batches of 5 to 7", lambda: _actnorm_inputs(4, 2, 3, 5, seed=220)),
+]
+
+
+def _actnorm_protocol(cls: Any, channels: int, z: Tensor, x_init: Tensor, x: Tensor,
+                      x_new: Tensor) -> tuple[Tensor, ...]:
+    """Sample before any data, initialise on ``x_init``, evaluate ``x`` and sample, then load the state
+    into a fresh layer and evaluate ``x_new`` (which must not re-initialise it)."""
+    layer = cls(channels).double()
+    x_before, _ = layer(z)
+    z_init, ld_init = layer.inverse(x_init)
+    z_x, ld_x = layer.inverse(x)
+    x_z, ld_z = layer(z)
+    fresh = cls(channels).double()
+    fresh.load_state_dict(layer.state_dict())
+    z_new, _ = fresh.inverse(x_new)
+    return x_before, z_init, ld_init, z_x, ld_x, x_z, ld_z, z_new
+
+
+ACTNORM_OUTPUTS = ("forward(z) before any data (must be the identity: no initialisation when sampling)",
+                   "inverse(x_init), the first data batch (initialises)", "its log-det",
+                   "inverse(x), a later batch", "its log-det", "forward(z) after the initialisation", "its log-det",
+                   "inverse(x_new) in a fresh layer after load_state_dict (must keep the loaded parameters)")
+
+
+def _actnorm_simulated(ref: Any, kw: Mapping[str, Any], *, pixels: bool = True, reinit_on_load: bool = False,
+                       init_every_call: bool = False) -> tuple[Tensor, ...]:
+    """The protocol's outputs, computed from :func:`actnorm_init`, with one classic mistake switched on."""
+    init = ref.actnorm_init
+
+    def count(v: Tensor) -> int:
+        return v.shape[2] * v.shape[3] if pixels else 1
+
+    def inverse(v: Tensor, b: Tensor, ls: Tensor) -> tuple[Tensor, Tensor]:
+        z = (v - b.reshape(1, -1, 1, 1)) * torch.exp(-ls).reshape(1, -1, 1, 1)
+        return z, (-count(v) * ls.sum()).expand(v.shape[0])
+
+    def forward(v: Tensor, b: Tensor, ls: Tensor) -> tuple[Tensor, Tensor]:
+        x = v * torch.exp(ls).reshape(1, -1, 1, 1) + b.reshape(1, -1, 1, 1)
+        return x, (count(v) * ls.sum()).expand(v.shape[0])
+
+    z, x_init, x, x_new = kw["z"], kw["x_init"], kw["x"], kw["x_new"]
+    b, ls = init(x_init)
+    z_init, ld_init = inverse(x_init, b, ls)
+    if init_every_call:
+        b, ls = init(x)
+    z_x, ld_x = inverse(x, b, ls)
+    x_z, ld_z = forward(z, b, ls)
+    if reinit_on_load or init_every_call:
+        b, ls = init(x_new)
+    z_new, _ = inverse(x_new, b, ls)
+    return z, z_init, ld_init, z_x, ld_x, x_z, ld_z, z_new
+
+
+ACTNORM_MISTAKES = [
+    Mistake("ActNorm re-initialised after load_state_dict",
+            "the flag `initialized` must be a registered BUFFER (self.register_buffer('initialized', "
+            "torch.tensor(False))): a plain Python attribute is not saved in state_dict, so a fresh layer that "
+            "loads trained parameters initialises again on its first batch and overwrites them (nflows #4)",
+            lambda ref, kw: _actnorm_simulated(ref, kw, reinit_on_load=True)),
+    Mistake("ActNorm initialised on every call",
+            "the data-dependent initialisation runs ONCE, on the first data batch; afterwards bias and "
+            "log_scale are ordinary parameters — set the flag after initialising and check it",
+            lambda ref, kw: _actnorm_simulated(ref, kw, init_every_call=True)),
+    Mistake("missing h·w factor",
+            "the same per-channel scale acts at every one of the h·w pixels, so the log-det is "
+            "h·w·Σ_c log_scale_c, not Σ_c log_scale_c",
+            lambda ref, kw: _actnorm_simulated(ref, kw, pixels=False)),
+]
+
+
+# --- the log-determinants of a 1x1 convolution ------------------------------------------------------------
+
+
+def _negative_det(c: int, seed: int) -> Tensor:
+    W = randn(c, c, seed=seed)  # noqa: N806 - the paper's name
+    if torch.linalg.det(W) > 0:
+        W = W[[1, 0, *range(2, c)]]  # noqa: N806 - swapping two rows flips the sign of det W
+    return W
+
+
+CONV_LOGDET_CASES = [
+    Case("practice problem 4 as a dense W = diag(2, 0.5, 0.8), 32×32 pixels",
+         lambda: {"W": torch.diag(tensor([2.0, 0.5, 0.8])), "h": 32, "w": 32}),
+    Case("a random 4×4 W with det W < 0, 3×5 pixels", lambda: {"W": _negative_det(4, seed=300), "h": 3, "w": 5}),
+    Case("a random 6×6 W, 1×7 pixels", lambda: {"W": randn(6, 6, seed=310), "h": 1, "w": 7}),
+    Case("one channel, W = (−0.5), 2×2 pixels", lambda: {"W": tensor([[-0.5]]), "h": 2, "w": 2}),
+]
+
+
+def _slogdet(W: Tensor) -> Tensor:  # noqa: N803
+    return torch.linalg.slogdet(W).logabsdet
+
+
+CONV_LOGDET_MISTAKES = [
+    Mistake("missing h·w factor",
+            "the same W acts on the channel vector of EVERY pixel: the Jacobian is block-diagonal with h·w "
+            "copies of W, so log|det| = h·w·log|det W| — counting it once is off by the factor h·w",
+            lambda ref, kw: _slogdet(kw["W"])),
+    Mistake("log of det without abs",
+            "det W may be negative (W can reflect): the volume factor is |det W|, so use slogdet's logabsdet "
+            "— log(det W) is NaN when det W < 0",
+            lambda ref, kw: kw["h"] * kw["w"] * torch.log(torch.linalg.det(kw["W"]))),
+    Mistake("counted once per channel as well (h·w·C)",
+            "log|det W| already covers all C channels of a pixel: multiply by the number of pixels h·w only",
+            lambda ref, kw: kw["h"] * kw["w"] * kw["W"].shape[0] * _slogdet(kw["W"])),
+]
+
+_PRACTICE_4 = tensor([2.0, 0.5, 0.8])
+
+LU_LOGDET_CASES = [
+    Case("practice problem 4: diag U = (2, 0.5, 0.8), 32×32 pixels",
+         lambda: {"log_abs_diag_u": torch.log(_PRACTICE_4), "h": 32, "w": 32}),
+    Case("6 channels, random log|U_ii|, 3×5 pixels", lambda: {"log_abs_diag_u": randn(6, seed=320), "h": 3, "w": 5}),
+    Case("one channel, log|U_11| = −1.3, 1×1 pixel", lambda: {"log_abs_diag_u": tensor([-1.3]), "h": 1, "w": 1}),
+    Case("64 channels, 16×16 pixels", lambda: {"log_abs_diag_u": 0.2 * randn(64, seed=330), "h": 16, "w": 16}),
+]
+
+LU_LOGDET_MISTAKES = [
+    Mistake("missing h·w factor",
+            "Σ log|U_ii| is log|det W| for ONE pixel; the 1×1 convolution applies W at all h·w pixels: "
+            "multiply by h·w",
+            lambda ref, kw: kw["log_abs_diag_u"].sum()),
+    Mistake("mean instead of sum over the diagonal",
+            "det U is the PRODUCT of the diagonal, so its log is the SUM of log|U_ii|, not their mean",
+            lambda ref, kw: kw["h"] * kw["w"] * kw["log_abs_diag_u"].mean()),
+    Mistake("log taken twice",
+            "the argument already holds log|U_ii|: sum it, do not take its log again",
+            lambda ref, kw: kw["h"] * kw["w"] * torch.log(kw["log_abs_diag_u"].abs()).sum()),
+]
+
+_PRACTICE_4_FORWARD = 32 * 32 * math.log(2.0 * 0.5 * 0.8)
+
+PRACTICE_4_MISTAKES = [
+    Mistake("missing h·w factor",
+            "log|det W| = log 2 + log 0.5 + log 0.8 ≈ −0.2231 is the log-det at ONE pixel; the image has "
+            "32·32 = 1024 pixels", lambda ref, kw: math.log(0.8)),
+    Mistake("h instead of h·w", "the image has h·w = 32·32 = 1024 pixels, not 32",
+            lambda ref, kw: 32 * math.log(0.8)),
+    Mistake("counted once per channel as well (h·w·C)",
+            "log|det W| already covers the 3 channels: multiply by h·w = 1024 only",
+            lambda ref, kw: 3 * _PRACTICE_4_FORWARD),
+]
+
+
+# --- the LU-parametrised 1x1 convolution --------------------------------------------------------------------
+
+
+def _lu_state(c: int, seed: int, junk: float = 1.0) -> dict[str, Tensor]:
+    """Seeded factors in the layer's parametrisation; the masked-out entries hold ``junk``-sized noise."""
+    perm = torch.randperm(c, generator=torch.Generator().manual_seed(seed))
+    signs = torch.where(randn(c, seed=seed + 1) < 0, -1.0, 1.0).to(_F64)
+    signs[0] = -1.0  # at least one negative U_ii: sign(s) matters
+    lower = torch.tril(0.6 * randn(c, c, seed=seed + 2), -1) + junk * torch.triu(randn(c, c, seed=seed + 3))
+    upper = torch.triu(0.6 * randn(c, c, seed=seed + 4), 1) + junk * torch.tril(randn(c, c, seed=seed + 5))
+    return {"P": torch.eye(c, dtype=_F64)[perm], "sign_s": signs, "lower": lower, "upper": upper,
+            "log_abs_s": 0.5 * randn(c, seed=seed + 6)}
+
+
+def _lu_inputs(c: int, h: int, w: int, batch: int, seed: int) -> dict[str, Any]:
+    return {"channels": c, "state": _lu_state(c, seed), "z": randn(batch, c, h, w, seed=seed + 10),
+            "x": 2.0 * randn(batch, c, h, w, seed=seed + 11)}
+
+
+LU_CASES = [
+    Case("3 channels, 4×5 pixels, batch of 2", lambda: _lu_inputs(3, 4, 5, 2, seed=400)),
+    Case("5 channels, 3×2 pixels, batch of 3", lambda: _lu_inputs(5, 3, 2, 3, seed=410)),
+    Case("batch of 1, 2 channels, 2×2 pixels", lambda: _lu_inputs(2, 2, 2, 1, seed=420)),
+    Case("16 channels, 4×4 pixels, batch of 2", lambda: _lu_inputs(16, 4, 4, 2, seed=430)),
+]
+
+_DENSE_DETERMINANTS = ((torch.linalg, "slogdet"), (torch.linalg, "det"), (torch, "det"), (torch, "logdet"),
+                       (torch, "slogdet"), (torch.Tensor, "det"), (torch.Tensor, "logdet"), (torch.Tensor, "slogdet"))
+_NO_DENSE = "log-det from the factors (no dense determinant)"
+_DENSE = "called a dense determinant (slogdet/det) of W"
+
+
+@contextmanager
+def _counting_dense_determinants() -> Iterator[list[int]]:
+    """Count calls of torch's dense determinants inside the block (restored afterwards, even on error)."""
+    calls = [0]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in _DENSE_DETERMINANTS]
+
+    def counted(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[0] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    try:
+        for owner, name, fn in saved:
+            setattr(owner, name, counted(fn))
+        yield calls
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+
+
+def _lu_protocol(cls: Any, channels: int, state: Mapping[str, Tensor], z: Tensor,
+                 x: Tensor) -> tuple[Any, ...]:
+    """Build ``cls(channels)``, load the factors ``state``; return ``forward(z)``, ``inverse(x)`` and whether
+    a dense determinant was computed on the way."""
+    layer = cls(channels).to(_F64)
+    layer.load_state_dict(dict(state))
+    with _counting_dense_determinants() as calls:
+        x_out, logdet = layer(z)
+        z_out, logdet_inverse = layer.inverse(x)
+    return x_out, logdet, z_out, logdet_inverse, _DENSE if calls[0] else _NO_DENSE
+
+
+def _lu_factors(kw: Mapping[str, Any], *, l_diagonal: bool = False, u_diagonal: bool = False,
+                signs: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    s = kw["state"]
+    c = kw["channels"]
+    eye = torch.eye(c, dtype=_F64)
+    L = torch.tril(s["lower"], 0 if l_diagonal else -1) + eye  # noqa: N806
+    diag = (s["sign_s"] if signs else 1.0) * torch.exp(s["log_abs_s"])
+    U = torch.triu(s["upper"], 0 if u_diagonal else 1) + torch.diag(diag)  # noqa: N806
+    return s["P"], L, U
+
+
+def _apply(W: Tensor, v: Tensor) -> Tensor:  # noqa: N803
+    return torch.einsum("ij,bjhw->bihw", W, v)
+
+
+def _lu_simulated(kw: Mapping[str, Any], *, W: Tensor | None = None, pixels: bool = True,  # noqa: N803
+                  inverse_matrix: Callable[[Tensor], Tensor] = torch.linalg.inv, swap: bool = False,
+                  dense: bool = False) -> tuple[Any, ...]:
+    """The protocol's outputs for the weight ``W`` (default: the right one), with one mistake switched on."""
+    if W is None:
+        P, L, U = _lu_factors(kw)  # noqa: N806
+        W = P @ L @ U  # noqa: N806
+    z, x = kw["z"], kw["x"]
+    hw_z = z.shape[2] * z.shape[3] if pixels else 1
+    hw_x = x.shape[2] * x.shape[3] if pixels else 1
+    log_det_w = kw["state"]["log_abs_s"].sum() if not dense else torch.linalg.slogdet(W).logabsdet
+    forward_w, inverse_w = (inverse_matrix(W), W) if swap else (W, inverse_matrix(W))
+    sign = -1.0 if swap else 1.0
+    return (_apply(forward_w, z), (sign * hw_z * log_det_w).expand(z.shape[0]),
+            _apply(inverse_w, x), (-sign * hw_x * log_det_w).expand(x.shape[0]),
+            _DENSE if dense else _NO_DENSE)
+
+
+def _with_factors(kw: Mapping[str, Any], **which: bool) -> tuple[Any, ...]:
+    P, L, U = _lu_factors(kw, **which)  # noqa: N806
+    return _lu_simulated(kw, W=P @ L @ U)
+
+
+LU_MISTAKES = [
+    Mistake("dense slogdet for W",
+            "the point of W = PLU is that log|det W| = Σ log|U_ii| = Σ log|s_i| costs O(C): calling slogdet/det "
+            "on W costs O(C³) and, in float32 for an ill-conditioned W, loses accuracy that h·w then multiplies",
+            lambda ref, kw: _lu_simulated(kw, dense=True)),
+    Mistake("missing h·w factor",
+            "Σ log|s_i| is log|det W| at one pixel; the layer applies W at all h·w pixels: "
+            "log-det = h·w·Σ log|s_i|",
+            lambda ref, kw: _lu_simulated(kw, pixels=False)),
+    Mistake("forward applies W⁻¹ (direction swapped)",
+            "forward is base→data and applies W itself, x = W z, with log-det +h·w·Σ log|s|; the inverse "
+            "applies W⁻¹ (normflows' Invertible1x1Conv.forward applies W⁻¹ — a name that lies)",
+            lambda ref, kw: _lu_simulated(kw, swap=True)),
+    Mistake("inverse applies Wᵀ",
+            "W starts as a rotation, where W⁻¹ = Wᵀ, but training moves it away: undo W with W⁻¹ = U⁻¹L⁻¹Pᵀ "
+            "(triangular solves), not with its transpose",
+            lambda ref, kw: _lu_simulated(kw, inverse_matrix=lambda m: m.T)),
+    Mistake("L's diagonal not fixed at 1",
+            "L is UNIT lower-triangular: take the strictly lower part, torch.tril(lower, -1), and add the "
+            "identity — otherwise det L ≠ 1 and Σ log|s_i| is no longer log|det W|",
+            lambda ref, kw: _with_factors(kw, l_diagonal=True)),
+    Mistake("U's diagonal taken from `upper`",
+            "U's strictly upper part comes from torch.triu(upper, 1); its diagonal is sign_s·exp(log_abs_s), "
+            "which keeps every U_ii away from 0",
+            lambda ref, kw: _with_factors(kw, u_diagonal=True)),
+    Mistake("sign of U_ii ignored",
+            "U_ii = sign_s_i·exp(log_abs_s_i): without the fixed signs, W is a different matrix (its log|det| is "
+            "the same, its action is not)",
+            lambda ref, kw: _with_factors(kw, signs=False)),
+]
+
+
+# --- squeeze ------------------------------------------------------------------------------------------------
+
+
+def _arange_image(*shape: int) -> Tensor:
+    return torch.arange(math.prod(shape), dtype=_F64).reshape(shape)
+
+
+SQUEEZE_CASES = [
+    Case("one 1×4×4 image holding 0, 1, …, 15 (row by row)", lambda: {"x": _arange_image(1, 1, 4, 4)}),
+    Case("batch of 2, 3 channels, 4×6 pixels", lambda: {"x": randn(2, 3, 4, 6, seed=500)}),
+    Case("batch of 1, 2 channels, 2×2 pixels", lambda: {"x": randn(1, 2, 2, 2, seed=510)}),
+    Case("batch of 3, 1 channel, 8×8 pixels (digit-sized)", lambda: {"x": randn(3, 1, 8, 8, seed=520)}),
+]
+
+UNSQUEEZE_CASES = [
+    Case("one 4×2×2 image holding 0, 1, …, 15", lambda: {"x": _arange_image(1, 4, 2, 2)}),
+    Case("batch of 2, 12 channels, 2×3 pixels", lambda: {"x": randn(2, 12, 2, 3, seed=530)}),
+    Case("batch of 1, 8 channels, 1×1 pixel", lambda: {"x": randn(1, 8, 1, 1, seed=540)}),
+    Case("batch of 3, 4 channels, 4×4 pixels", lambda: {"x": randn(3, 4, 4, 4, seed=550)}),
+]
+
+
+def _blocks(x: Tensor, order: tuple[int, ...]) -> Tensor:
+    """Space-to-depth with the six axes (b, c, i, j, h, w) permuted into ``order`` before merging."""
+    b, c, h, w = x.shape
+    blocks = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)  # (b, c, i, j, h', w')
+    return blocks.permute(*order).reshape(b, 4 * c, h // 2, w // 2)
+
+
+def _unblocks(x: Tensor, order: tuple[int, ...]) -> Tensor:
+    """The inverse of :func:`_blocks` with the same ``order``."""
+    b, c4, h, w = x.shape
+    c = c4 // 4
+    shape = [(b, c, 2, 2, h, w)[k] for k in order]
+    blocks = x.reshape(shape).permute(*[order.index(k) for k in range(6)])  # back to (b, c, i, j, h', w')
+    return blocks.permute(0, 1, 4, 2, 5, 3).reshape(b, c, 2 * h, 2 * w)
+
+
+_J_MAJOR = (0, 1, 3, 2, 4, 5)  # 4c + 2j + i
+_SUBPIXEL_MAJOR = (0, 2, 3, 1, 4, 5)  # (2i + j)·C + c
+
+SQUEEZE_MISTAKES = [
+    Mistake("plain reshape instead of 2×2 blocks",
+            "x.reshape(b, 4C, H/2, W/2) regroups whole rows, not neighbouring pixels: cut each channel into 2×2 "
+            "blocks (reshape to (b, C, H/2, 2, W/2, 2)), move the two block axes next to the channel axis "
+            "(permute), then merge",
+            lambda ref, kw: kw["x"].reshape(kw["x"].shape[0], -1, kw["x"].shape[2] // 2, kw["x"].shape[3] // 2)),
+    Mistake("column offset before row offset (4c + 2j + i)",
+            "within a block, the row offset i comes first: out[b, 4c + 2i + j, h, w] = x[b, c, 2h + i, 2w + j]",
+            lambda ref, kw: _blocks(kw["x"], _J_MAJOR)),
+    Mistake("block position before channel ((2i + j)·C + c)",
+            "the four pixels of one channel's block stay together: channel c becomes channels 4c … 4c + 3, "
+            "out[b, 4c + 2i + j, h, w] = x[b, c, 2h + i, 2w + j]",
+            lambda ref, kw: _blocks(kw["x"], _SUBPIXEL_MAJOR)),
+]
+
+UNSQUEEZE_MISTAKES = [
+    Mistake("plain reshape instead of 2×2 blocks",
+            "x.reshape(b, C/4, 2H, 2W) is not the inverse of squeeze: split the channels into (C/4, 2, 2), move "
+            "the two block axes next to the pixel axes (permute), then merge",
+            lambda ref, kw: kw["x"].reshape(kw["x"].shape[0], -1, kw["x"].shape[2] * 2, kw["x"].shape[3] * 2)),
+    Mistake("column offset before row offset (4c + 2j + i)",
+            "undo squeeze's ordering exactly: x[b, c, 2h + i, 2w + j] = s[b, 4c + 2i + j, h, w]",
+            lambda ref, kw: _unblocks(kw["x"], _J_MAJOR)),
+    Mistake("block position before channel ((2i + j)·C + c)",
+            "channels 4c … 4c + 3 are the four pixels of channel c's block: x[b, c, 2h + i, 2w + j] = "
+            "s[b, 4c + 2i + j, h, w]",
+            lambda ref, kw: _unblocks(kw["x"], _SUBPIXEL_MAJOR)),
+]
+
+
+def _two_way_protocol(layer: Any, z: Tensor, x: Tensor) -> tuple[Any, Any, Any, Any]:
+    x_out, logdet = layer(z)
+    z_out, logdet_inverse = layer.inverse(x)
+    return x_out, logdet, z_out, logdet_inverse
+
+
+def _squeeze_protocol(cls: Any, z: Tensor, x: Tensor) -> tuple[Any, ...]:
+    """``cls()``'s ``forward(z)`` and ``inverse(x)``."""
+    return _two_way_protocol(cls(), z, x)
+
+
+SQUEEZE_LAYER_CASES = [
+    Case("z: batch of 2, 4 channels, 4×4 pixels; x: batch of 3, 16 channels, 2×2 pixels",
+         lambda: {"z": randn(2, 4, 4, 4, seed=600), "x": randn(3, 16, 2, 2, seed=601)}),
+    Case("z: one 4×8×8 image; x: batch of 2, 4 channels, 4×4 pixels",
+         lambda: {"z": randn(1, 4, 8, 8, seed=610), "x": randn(2, 4, 4, 4, seed=611)}),
+    Case("z: batch of 2, 8 channels, 2×6 pixels; x: one 8×2×2 image",
+         lambda: {"z": randn(2, 8, 2, 6, seed=620), "x": randn(1, 8, 2, 2, seed=621)}),
+]
+
+
+def _zeros(v: Tensor) -> Tensor:
+    return v.new_zeros(v.shape[0])
+
+
+SQUEEZE_LAYER_MISTAKES = [
+    Mistake("Squeeze.forward un-squeezes (direction named wrongly)",
+            "a layer is named after what its FORWARD (base→data) map does: Squeeze.forward is space-to-depth, "
+            "(C, H, W) → (4C, H/2, W/2), and its inverse un-squeezes (normflows' Squeeze has it the other way "
+            "round — a name that lies about the direction)",
+            lambda ref, kw: (ref.unsqueeze(kw["z"]), _zeros(kw["z"]), ref.squeeze(kw["x"]),
+                             _zeros(kw["x"]))),
+]
+
+
+# --- multi-scale: factor out half the channels -------------------------------------------------------------
+
+
+class _PixelSinh(nn.Module):
+    r"""A fixed non-linear flow on ``(C, H, W)`` images: :math:`x = \sinh(z)\,e^{a} + b` elementwise (float64).
+
+    Log-det :math:`\sum (a + \log\cosh z)` forward, its negative inverse.
+    """
+
+    def __init__(self, channels: int, h: int, w: int, seed: int) -> None:
+        super().__init__()
+        self.register_buffer("a", 0.5 * randn(channels, h, w, seed=seed))
+        self.register_buffer("b", randn(channels, h, w, seed=seed + 1))
+        self.label = f"x = sinh(z)·exp(a) + b on {channels}×{h}×{w} images (seed {seed})"
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        x = torch.sinh(z) * torch.exp(self.a) + self.b
+        return x, (self.a + torch.log(torch.cosh(z))).flatten(1).sum(1)
+
+    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        z = torch.asinh((x - self.b) * torch.exp(-self.a))
+        return z, -(self.a + torch.log(torch.cosh(z))).flatten(1).sum(1)
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+def _factor_out_inputs(c: int, h: int, w: int, batch: int, seed: int) -> dict[str, Any]:
+    return {"channels": c, "inner": _PixelSinh(c - c // 2, h, w, seed),
+            "z": randn(batch, c, h, w, seed=seed + 10), "x": 2.0 * randn(batch, c, h, w, seed=seed + 11)}
+
+
+FACTOR_OUT_CASES = [
+    Case("4 channels (2 leave, 2 go on), 3×3 pixels, batch of 2", lambda: _factor_out_inputs(4, 3, 3, 2, seed=700)),
+    Case("2 channels, 4×2 pixels, batch of 1", lambda: _factor_out_inputs(2, 4, 2, 1, seed=710)),
+    Case("8 channels, 2×2 pixels, batch of 3", lambda: _factor_out_inputs(8, 2, 2, 3, seed=720)),
+    Case("an odd count: 5 channels (the first 2 leave, 3 go on), 1×3 pixels",
+         lambda: _factor_out_inputs(5, 1, 3, 2, seed=730)),
+]
+
+
+def _factor_out_protocol(cls: Any, inner: nn.Module, channels: int, z: Tensor, x: Tensor) -> tuple[Any, ...]:
+    """``cls(inner, channels)``'s ``forward(z)`` and ``inverse(x)``."""
+    return _two_way_protocol(cls(inner, channels), z, x)
+
+
+def _factor_out_simulated(kw: Mapping[str, Any], *, second_half: bool = False, forward_in_inverse: bool = False,
+                          no_logdet: bool = False) -> tuple[Tensor, ...]:
+    inner, c = kw["inner"], kw["channels"]
+    sizes = [c - c // 2, c // 2] if second_half else [c // 2, c - c // 2]
+
+    def run(v: Tensor, direction: Callable[[Tensor], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        head, tail = v.split(sizes, dim=1)
+        if second_half:  # inner moves the first C − C//2 channels, the last C//2 leave
+            moved, logdet = direction(head)
+            out = torch.cat([moved, tail], dim=1)
+        else:
+            moved, logdet = direction(tail)
+            out = torch.cat([head, moved], dim=1)
+        return out, (torch.zeros_like(logdet) if no_logdet else logdet)
+
+    x_out, logdet = run(kw["z"], inner.forward)
+    z_out, logdet_inverse = run(kw["x"], inner.forward if forward_in_inverse else inner.inverse)
+    return x_out, logdet, z_out, logdet_inverse
+
+
+FACTOR_OUT_MISTAKES = [
+    Mistake("the second half factored out",
+            "the FIRST C//2 channels leave the flow (they go straight to the Gaussian); `inner` transforms the "
+            "remaining C − C//2 channels: z_out, z_rest = z.split([C//2, C − C//2], dim=1)",
+            lambda ref, kw: _factor_out_simulated(kw, second_half=True)),
+    Mistake("inner's forward used in the inverse",
+            "the data→base pass undoes inner: call inner.inverse on the kept channels, and return its log-det",
+            lambda ref, kw: _factor_out_simulated(kw, forward_in_inverse=True)),
+    Mistake("inner's log-det dropped",
+            "the factored-out channels contribute log-det 0, but the channels that go on are transformed by "
+            "inner: return inner's log-det",
+            lambda ref, kw: _factor_out_simulated(kw, no_logdet=True)),
+]
+
+
+# --- units: bits per dimension -------------------------------------------------------------------------------
+
+_LOG_17 = math.log(17)
+_LN2 = math.log(2)
+_MEAN_LOG_DENSITY = 85.0  # nats per dequantised 8x8 digit, the question's number
+
+
+def _bpd(log_p: float, dims: int = 64, levels: int = 17) -> float:
+    return (-log_p + dims * math.log(levels)) / (dims * _LN2)
+
+
+BPD_MISTAKES = [
+    Mistake("nats per dimension, not bits",
+            "bits = nats / ln 2: divide by 64·ln 2, not by 64",
+            lambda ref, kw: (-_MEAN_LOG_DENSITY + 64 * _LOG_17) / 64),
+    Mistake("bits per image, not per dimension",
+            "per DIMENSION: divide the bits of a whole image by its 64 pixels",
+            lambda ref, kw: (-_MEAN_LOG_DENSITY + 64 * _LOG_17) / _LN2),
+    Mistake("dequantisation term missing",
+            "the density lives on [0, 1)^64 after dividing by 17: add 64·log 17 (the volume of the rescaling) before "
+            "converting, bpd = (−log p + 64·log 17)/(64·ln 2)",
+            lambda ref, kw: -_MEAN_LOG_DENSITY / (64 * _LN2)),
+    Mistake("256 levels instead of 17",
+            "the digits have 17 grey levels (0..16), not 256: the rescaling term is 64·log 17",
+            lambda ref, kw: _bpd(_MEAN_LOG_DENSITY, levels=256)),
+    Mistake("log-density not negated",
+            "bits/dim measure a COST: −log p, so a higher density gives fewer bits",
+            lambda ref, kw: _bpd(-_MEAN_LOG_DENSITY)),
+]
+
+NATS_PER_IMAGE_MISTAKES = [
+    Mistake("bits per image, not nats",
+            "2.18 bits/dim × 64 dims is the cost in BITS per image; nats = bits × ln 2",
+            lambda ref, kw: 2.18 * 64),
+    Mistake("nats per dimension, not per image",
+            "per image: multiply by the 64 dimensions too", lambda ref, kw: 2.18 * _LN2),
+]
+
+CHECKS = [
+    Check("actnorm_init", cases=ACTNORM_INIT_CASES, mistakes=ACTNORM_INIT_MISTAKES,
+          outputs=("bias", "log_scale")),
+    Check("ActNorm", cases=ACTNORM_CASES, mistakes=ACTNORM_MISTAKES,
+          protocol=_actnorm_protocol, outputs=ACTNORM_OUTPUTS),
+    Check("conv1x1_logdet", cases=CONV_LOGDET_CASES,
+          mistakes=CONV_LOGDET_MISTAKES),
+    Check("lu_logdet", cases=LU_LOGDET_CASES, mistakes=LU_LOGDET_MISTAKES),
+    Check("practice_4_logdet_forward", mistakes=PRACTICE_4_MISTAKES,
+          atol=0.05, rtol=0.0),
+    Check("practice_4_logdet_inverse",
+          mistakes=[Mistake(m.name, m.hint, (lambda ref, kw, m=m: -m.output(ref, kw))) for m in PRACTICE_4_MISTAKES],
+          atol=0.05, rtol=0.0),
+    Check("LUInvertible1x1Conv", cases=LU_CASES, mistakes=LU_MISTAKES,
+          protocol=_lu_protocol,
+          outputs=("x = forward(z)", "forward log-det", "z = inverse(x)", "inverse log-det",
+                   "how the log-det is computed")),
+    Check("squeeze", cases=SQUEEZE_CASES, mistakes=SQUEEZE_MISTAKES, atol=0.0, rtol=0.0),
+    Check("unsqueeze", cases=UNSQUEEZE_CASES, mistakes=UNSQUEEZE_MISTAKES, atol=0.0,
+          rtol=0.0),
+    Check("Squeeze", cases=SQUEEZE_LAYER_CASES, mistakes=SQUEEZE_LAYER_MISTAKES,
+          protocol=_squeeze_protocol, outputs=("x = forward(z)", "forward log-det", "z = inverse(x)",
+                                               "inverse log-det")),
+    Check("FactorOut", cases=FACTOR_OUT_CASES, mistakes=FACTOR_OUT_MISTAKES,
+          protocol=_factor_out_protocol, outputs=("x = forward(z)", "forward log-det", "z = inverse(x)",
+                                                  "inverse log-det")),
+    Check("quiz_04_bits_per_dim", mistakes=BPD_MISTAKES, atol=5e-3,
+          rtol=0.0),
+    Check("quiz_04_nats_per_image", mistakes=NATS_PER_IMAGE_MISTAKES,
+          atol=0.05, rtol=0.0),
+    Check("quiz_04_squeeze_name"),
+    Check("quiz_04_actnorm_reload"),
+    Check("quiz_04_lu_cost"),
+    Check("quiz_04_level_dims",
+          mistakes=[Mistake("channels instead of coordinates",
+                            "count coordinates C·H·W, not channels: level 3 receives 4×2×2 = 16 coordinates, and its "
+                            "squeeze (16×1×1) keeps every one of them", lambda ref, kw: 4),
+                    Mistake("halved once too often",
+                            "the last level factors out nothing before its steps: 64 → 32 → 16 coordinates at levels "
+                            "1, 2, 3", lambda ref, kw: 8),
+                    Mistake("level 2's count",
+                            "level 1 works on 64 coordinates and factors out 32; level 2 works on 32 and factors out "
+                            "16; level 3 works on what is left", lambda ref, kw: 32)],
+          atol=0.0, rtol=0.0),
+]

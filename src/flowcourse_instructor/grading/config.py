@@ -1,0 +1,72 @@
+"""nbgrader configuration for a flowcourse course root (``nbgrader_config.py`` calls :func:`configure`).
+
+>>> from traitlets.config import Config
+>>> c = Config()
+>>> configure(c, "/course", environ={})
+>>> c.CourseDirectory.source_directory, c.CourseDirectory.release_directory, c.OverwriteCells.add_missing_cells
+('solutions', 'course', True)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import MutableMapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["configure", "SANITIZE", "AUTOGRADE", "FEEDBACK"]
+
+_PP = "flowcourse_instructor.grading.preprocessors"
+SANITIZE = [f"{_PP}.StartRecord", "nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
+            "nbgrader.preprocessors.OverwriteKernelspec", f"{_PP}.RestoreTestCells", f"{_PP}.BlankDemoCells",
+            f"{_PP}.ScanSubmission", "nbgrader.preprocessors.CheckCellMetadata"]
+AUTOGRADE = [f"{_PP}.GuardedExecute", f"{_PP}.Judge", "nbgrader.preprocessors.IgnorePattern",
+             "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+             "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+             "nbgrader.preprocessors.CheckCellMetadata"]
+FEEDBACK = ["nbgrader.preprocessors.GetGrades", f"{_PP}.HideTestSource",
+            "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+
+
+def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse", reference: str | None = None,
+              check_modules: Sequence[str] = (), python_path: Sequence[str] = (), cell_timeout: int = 30,
+              notebook_budget: int = 600, sandbox: str | None = None,
+              environ: MutableMapping[str, str] | None = None) -> None:
+    """Configure nbgrader ``c`` for the course whose root is ``root``.
+
+    Sources in ``solutions/``, the release in ``course/``, the gradebook ``gradebook.db`` at the root with
+    a 60 s SQLite busy timeout (parallel graders wait instead of failing), our preprocessors in place of
+    nbgrader's trusting ones. ``reference``/``check_modules``/``python_path`` point a test course at its own
+    answer key and specs; they travel to the grading kernels through the environment (``environ``).
+    ``cell_timeout``: with demo cells blanked, no cell of a full solution takes 2 s, so 30 s is ample
+    headroom and an infinite loop in a self-check costs a submission 30 s, not minutes.
+    """
+    env = os.environ if environ is None else environ
+    root = Path(root).resolve()
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.course_id = course_id
+    c.CourseDirectory.source_directory = "solutions"
+    c.CourseDirectory.release_directory = "course"
+    c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}?timeout=60"
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
+    c.Autograde.sanitize_preprocessors = list(SANITIZE)
+    c.Autograde.autograde_preprocessors = list(AUTOGRADE)
+    c.Autograde.exporter_class = f"{_PP}.TolerantNotebookExporter"
+    c.GenerateFeedback.preprocessors = list(FEEDBACK)
+    c.OverwriteCells.add_missing_cells = True
+    c.GuardedExecute.timeout = cell_timeout
+    c.GuardedExecute.notebook_budget = notebook_budget
+    c.GuardedExecute.sandbox_mode = sandbox or env.get("FLOWCOURSE_SANDBOX_MODE", "auto")
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    env["FLOWCOURSE_COURSE_ROOT"] = str(root)
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH when it creates a gradebook
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH", "")]))
+    if check_modules:
+        env["FLOWCOURSE_CHECK_MODULES"] = ",".join(check_modules)
+    if python_path:
+        paths = [str(Path(p).resolve()) for p in python_path]
+        env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH", "")])])
+        if environ is None:
+            sys.path[:0] = [p for p in paths if p not in sys.path]

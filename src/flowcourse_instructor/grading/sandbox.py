@@ -1,0 +1,326 @@
+"""Kernel isolation: the student's kernel runs under resource limits and, where possible, cannot see the key.
+
+The grading process starts each kernel through a kernel manager (``preprocessors.SandboxKernelManager``)
+that prefixes the kernel's command with ``python -m flowcourse_instructor.grading.sandbox POLICY -- CMD…``. That
+wrapper prepares the process and then ``exec``-s the kernel (same pid, so interrupts and kills from
+nbclient still reach it):
+
+``root``    (the grader runs as root, e.g. on a grading server) — a private mount namespace in which the
+            course root, the answer key's repository and the grader's home are replaced by empty tmpfs,
+            with only the virtual environment, the Python installation, the non-reference ``flowcourse``
+            package, extra spec modules and the notebook's own folder bound back read-only; the answer key
+            folder is hidden again inside them; private ``/tmp`` and ``/dev/shm``. Then the kernel drops
+            to a fresh unprivileged uid (unique per kernel, so kernels cannot signal or trace each other).
+``userns``  (unprivileged, user namespaces available) — the same mounts inside ``unshare --user --mount
+            --pid``, then a nested user namespace drops every capability so the mounts cannot be undone;
+            a private ``/proc`` hides every other process. The kernel is the namespace's init (pid 1), so
+            it cannot SIGKILL itself; signals from the grader still reach it.
+``limits``  (neither available) — resource limits only; the trusted comparison still holds, but the
+            kernel can read files the grader can read. The grade report says which mode ran.
+
+In every mode: address-space, CPU-time (the per-notebook CPU budget), file-size, process and core-dump
+limits (``setrlimit``). The kernel runs in the notebook's own folder (read-only when isolated); ``HOME``
+and ``/tmp`` are private and writable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "apply_policy", "reference_package", "MODES"]
+
+MODES = ("root", "userns", "limits")
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
+_MNT_DETACH = 2
+_ST_FLAGS = {os.ST_NOSUID: _MS_NOSUID, os.ST_NODEV: _MS_NODEV, os.ST_NOEXEC: _MS_NOEXEC}
+
+
+def reference_package() -> str:
+    """The package of the lessons' answer keys, which kernels must never see (``flowcourse_lessons.lesson_NN.key``)."""
+    return "flowcourse_lessons"
+
+
+@dataclass
+class Policy:
+    """What the wrapper does before ``exec``-ing the kernel (JSON-serialisable)."""
+
+    mode: str = "limits"
+    memory_mb: int = 4096
+    cpu_seconds: int = 600
+    file_mb: int = 64
+    nproc: int = 512
+    hide: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _userns_works() -> bool:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    try:
+        return subprocess.run([unshare, "--user", "--map-root-user", "--mount", "--pid", "--fork", "true"],
+                              capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _root_works() -> bool:
+    if os.geteuid() != 0:
+        return False
+    try:  # a child process tries the mount namespace, so the grader's own namespace is never touched
+        code = "import ctypes, sys; sys.exit(ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0)"
+        return subprocess.run([sys.executable, "-c", code], timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def detect_mode(requested: str = "auto") -> str:
+    """The strongest isolation available: ``root``, else ``userns``, else ``limits``.
+
+    A requested mode other than ``"auto"`` is returned as is (``ValueError`` for an unknown one).
+    """
+    if requested != "auto":
+        if requested not in MODES:
+            raise ValueError(f"sandbox mode must be one of {MODES} or 'auto', got {requested!r}")
+        return requested
+    if _root_works():
+        return "root"
+    return "userns" if _userns_works() else "limits"
+
+
+def _package_dir(name: str) -> Path | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None if spec is None or spec.origin is None else Path(spec.origin)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def default_policy(mode: str, course_root: str | os.PathLike, *, reference: str = "flowcourse_lessons",
+                   spec_modules: tuple[str, ...] = (), **limits: int) -> Policy:
+    """The policy for grading the course at ``course_root`` against the answer key package ``reference``.
+
+    Hidden: the course root (solutions, gradebook, submissions, …), the repository holding ``flowcourse``,
+    the grader's home, and the answer key's folder. Kept (read-only): the virtual environment and the
+    Python installation, the ``flowcourse`` package, the folders of extra spec modules.
+    """
+    import flowcourse
+
+    package = Path(flowcourse.__file__).resolve().parent
+    hide = [Path(course_root).resolve(), package.parent.parent if package.parent.name == "src" else package.parent]
+    home = Path.home().resolve()
+    if home != Path("/"):
+        hide.append(home)
+    key = _package_dir(reference)
+    if key is not None:
+        hide.append(key.resolve())
+    keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), package]
+    for name in spec_modules:
+        where = _package_dir(name.split(".")[0])
+        if where is not None:
+            keep.append(where.resolve().parent)
+    return Policy(mode=mode, hide=sorted({str(p) for p in hide}), keep=sorted({str(p) for p in keep}), **limits)
+
+
+def wrapper_command(policy: Policy, cmd: list[str], *, cwd: str, connection_file: str) -> list[str]:
+    """The command that runs the kernel command ``cmd`` under ``policy`` (stdlib only: starts fast)."""
+    spec = {**asdict(policy), "cwd": str(Path(cwd).resolve()), "connection_file": os.path.realpath(connection_file)}
+    wrapper = [sys.executable, "-m", "flowcourse_instructor.grading.sandbox", json.dumps(spec), "--"]
+    if policy.mode == "userns":
+        unshare = shutil.which("unshare") or "unshare"
+        wrapper = [unshare, "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child",
+                   "--mount-proc", *wrapper]
+    return [*wrapper, *cmd]
+
+
+# --------------------------------------------------------------------------------------------------
+# The wrapper (runs in the kernel's process, before exec)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
+    _check(_libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]), f"mount {target}")
+
+
+def _bind_readonly(source: str, target: str) -> None:
+    _mount(source, target, None, _MS_BIND | _MS_REC)
+    locked = 0  # flags the underlying mount already has must be kept, or a remount in a userns fails
+    st = os.statvfs(source)
+    for st_flag, ms_flag in _ST_FLAGS.items():
+        if st.f_flag & st_flag:
+            locked |= ms_flag
+    _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | locked)
+
+
+def _tmpfs(target: str, mode: str = "755") -> None:
+    _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"mode={mode},size=256m")
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+_PRIVATE = ("/tmp", "/dev/shm")  # replaced by fresh tmpfs: nothing the grader or other kernels left there
+
+
+def _apply_mounts(hide: list[str], keep: list[str]) -> None:
+    """Replace every hidden tree by an empty tmpfs, bind the kept paths back read-only, re-hide inside."""
+    _check(_libc.unshare(_CLONE_NEWNS), "unshare mount namespace")
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    hide = [h for h in [*hide, *_PRIVATE] if os.path.isdir(h)]
+    keep = [k for k in keep if os.path.exists(k)]
+    outer = sorted(h for h in hide if not any(_inside(h, o) and h != o for o in hide))
+    # originals stay reachable through a staging tmpfs outside every hidden tree until the binds are done
+    staging = next(d for d in ("/mnt", "/media", "/srv", "/opt", "/boot")
+                   if os.path.isdir(d) and not any(_inside(d, h) or _inside(h, d) for h in [*outer, *keep]))
+    _tmpfs(staging, "700")
+    for n, root in enumerate(outer):
+        stage = os.path.join(staging, str(n))
+        os.mkdir(stage)
+        _mount(root, stage, None, _MS_BIND | _MS_REC)
+        _tmpfs(root, "1777" if root in _PRIVATE else "755")
+        for k in sorted((k for k in keep if _inside(k, root)), key=len):
+            if any(_inside(k, other) and k != other for other in keep if _inside(other, root)):
+                continue  # already visible through an enclosing kept path
+            source = os.path.join(stage, os.path.relpath(k, root))
+            if os.path.isdir(source):
+                os.makedirs(k, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(k), exist_ok=True)
+                Path(k).touch()
+            _bind_readonly(source, k)
+    _check(_libc.umount2(staging.encode(), _MNT_DETACH), f"umount {staging}")
+    for h in hide:  # hidden folders inside kept ones (the answer key inside the package)
+        if h not in outer and any(_inside(h, k) for k in keep):
+            _tmpfs(h)
+
+
+def _set_limits(policy: dict[str, Any]) -> None:
+    mib = 1024 * 1024
+    limits = {
+        resource.RLIMIT_AS: policy["memory_mb"] * mib,
+        resource.RLIMIT_CPU: policy["cpu_seconds"],
+        resource.RLIMIT_FSIZE: policy["file_mb"] * mib,
+        resource.RLIMIT_NPROC: policy["nproc"],
+        resource.RLIMIT_CORE: 0,
+    }
+    for which, soft in limits.items():
+        _, hard = resource.getrlimit(which)
+        # a hard limit a bit above the soft one: SIGXCPU first (catchable), SIGKILL later
+        new_hard = soft + 5 if which == resource.RLIMIT_CPU else soft
+        if hard != resource.RLIM_INFINITY:
+            soft, new_hard = min(soft, hard), min(new_hard, hard)
+        resource.setrlimit(which, (soft, new_hard))
+
+
+def _private_home(owner: tuple[int, int] | None) -> str:
+    home = "/tmp/home"
+    os.makedirs(home, exist_ok=True)
+    if owner is not None:
+        os.chown(home, *owner)
+    return home
+
+
+def _write_connection(data: bytes, owner: tuple[int, int] | None) -> str:
+    path = "/tmp/kernel-connection.json"
+    Path(path).write_bytes(data)
+    if owner is not None:
+        os.chown(path, *owner)
+    os.chmod(path, 0o600)
+    return path
+
+
+def _drop_to_nested_user(uid: int) -> None:
+    """In a user namespace where we are root: enter a nested one as ``uid`` with no capabilities."""
+    outer_uid, outer_gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(_CLONE_NEWUSER), "unshare nested user namespace")
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"{uid} {outer_uid} 1")
+    Path("/proc/self/gid_map").write_text(f"{uid} {outer_gid} 1")
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def apply_policy(policy: dict[str, Any], cmd: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Apply ``policy`` to this process; return the kernel command and environment to run under it.
+
+    Mounts, uid and limits change this process for good: call it in the process that becomes the kernel
+    (the wrapper before ``exec``, or a child of :mod:`flowcourse_instructor.grading.forkserver`).
+    """
+    env = dict(env)
+    mode = policy["mode"]
+    if mode in ("root", "userns"):
+        data = Path(policy["connection_file"]).read_bytes()
+        keep = [*policy["keep"], policy["cwd"]]
+        _apply_mounts(policy["hide"], keep)
+        # root mode: a fresh uid per kernel; userns: files we create already belong to the nested user
+        uid = gid = 1_000_000 + os.getpid() if mode == "root" else 1000
+        owner = (uid, gid) if mode == "root" else None
+        conn = _write_connection(data, owner)
+        cmd = [conn if a == policy["connection_file"] else a for a in cmd]
+        home = _private_home(owner)
+        env.update(HOME=home, TMPDIR="/tmp", MPLCONFIGDIR=home, IPYTHONDIR=f"{home}/.ipython",
+                   JUPYTER_RUNTIME_DIR=home, FLOWCOURSE_SANDBOX=mode)
+        os.chdir(policy["cwd"])
+        _set_limits(policy)
+        if mode == "root":
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        else:
+            _drop_to_nested_user(uid)
+    else:
+        env["FLOWCOURSE_SANDBOX"] = mode
+        _set_limits(policy)
+    return cmd, env
+
+
+def run_wrapper(policy: dict[str, Any], cmd: list[str]) -> None:
+    """Apply ``policy`` to this process and ``exec`` ``cmd`` (never returns)."""
+    cmd, env = apply_policy(policy, cmd, dict(os.environ))
+    os.execvpe(cmd[0], cmd, env)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m flowcourse_instructor.grading.sandbox POLICY_JSON -- CMD…``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) < 3 or argv[1] != "--":
+        raise SystemExit("usage: python -m flowcourse_instructor.grading.sandbox POLICY_JSON -- CMD...")
+    policy = json.loads(argv[0])
+    policy.setdefault("cwd", os.getcwd())
+    try:
+        run_wrapper(policy, argv[2:])
+    except OSError as exc:  # refuse to run unsandboxed: the kernel never starts and the grade says why
+        print(f"flowcourse sandbox ({policy.get('mode')}) could not start the kernel: {exc}", file=sys.stderr)
+        raise SystemExit(70) from None
+
+
+if __name__ == "__main__":
+    main()
