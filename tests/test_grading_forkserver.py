@@ -34,8 +34,8 @@ def test_only_the_wrapper_around_ipykernel_in_root_or_limits_mode_is_forked():
 
 def test_the_server_refuses_to_start_when_its_preload_pulls_in_the_answer_key():
     code = ("from flowcourse_instructor.grading.forkserver import _preload, PRELOAD\n"
-            "_preload(PRELOAD, 'flowcourse.reference')\nprint('default preload is clean')\n"
-            "_preload(('flowcourse.data',), 'flowcourse.reference')")
+            "_preload(PRELOAD)\nprint('default preload is clean')\n"
+            "_preload(('flowcourse_lessons.lesson_01.key',))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "default preload is clean" in done.stdout
     assert done.returncode != 0 and "refusing to serve" in done.stderr

@@ -9,11 +9,11 @@ import types
 import pytest
 import torch
 
-from flowcourse_instructor.grading import checks, kernel
+from flowcourse_instructor.grading import kernel
 from flowcourse_instructor.grading.evidence import MIME, decode
 from flowcourse_instructor.grading.spec import Case, Check, randn, tensor
 
-SPEC = Check("k_double", reference="toy.double", time_limit=0.5, cases=[
+SPEC = Check("k_double", time_limit=0.5, cases=[
     Case("random", lambda: {"z": randn(3, 2, seed=1)}),
     Case("global rng", lambda: {"z": torch.randn(2)}),  # seeded by the kernel and the judge alike
     Case("scalar", lambda: {"z": tensor(2.0)}),
@@ -57,25 +57,22 @@ def test_exit_and_non_callables_are_caught():
 
 
 def test_value_checks_record_the_object_itself():
-    records = kernel.run_cases(Check("k_quiz", reference="quiz.q"), " B ")
+    records = kernel.run_cases(Check("k_quiz"), " B ")
     assert [(r["label"], r["status"], r["output"]) for r in records] == [
         ("answer", "ok", {"kind": "str", "value": " B "})]
 
 
 def test_protocol_exercises_classes():
-    spec = Check("k_layer", reference="toy.Layer", cases=[Case("c", lambda: {"d": 3})],
+    spec = Check("k_layer", cases=[Case("c", lambda: {"d": 3})],
                  protocol=lambda cls, d: cls(d).weight.shape)
     records = kernel.run_cases(spec, lambda d: types.SimpleNamespace(weight=torch.zeros(d, d)))
     assert decode(records[0]["output"]) == (3, 3)
 
 
-def test_check_displays_evidence_even_when_interrupted(monkeypatch):
+def test_check_displays_evidence_even_when_interrupted(monkeypatch, lesson_of):
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda data, raw=False: shown.append(data))
-    module = types.ModuleType("k_specs")
-    module.CHECKS = [SPEC]
-    monkeypatch.setitem(sys.modules, "k_specs", module)
-    monkeypatch.setenv(checks.ENV, "k_specs")
+    lesson_of([SPEC])
 
     calls = []
 

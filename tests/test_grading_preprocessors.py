@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
@@ -20,22 +17,13 @@ from flowcourse_instructor.grading.preprocessors import (
 )
 from flowcourse_instructor.grading.spec import Case, Check, tensor
 
-SPEC = Check("pp_double", reference="toy.double", cases=[
+SPEC = Check("pp_double", cases=[
     Case("a", lambda: {"z": tensor([1.0, 2.0])}), Case("b", lambda: {"z": tensor([-3.0])})])
 
 
 @pytest.fixture
-def registry(monkeypatch):
-    specs = types.ModuleType("pp_specs")
-    specs.CHECKS = [SPEC]
-    package, key = types.ModuleType("pp_key"), types.ModuleType("pp_key.toy")
-    package.__path__ = []
-    key.double = lambda z: 2 * z
-    monkeypatch.setitem(sys.modules, "pp_specs", specs)
-    monkeypatch.setitem(sys.modules, "pp_key", package)
-    monkeypatch.setitem(sys.modules, "pp_key.toy", key)
-    monkeypatch.setenv(checks.ENV, "pp_specs")
-    monkeypatch.setenv("FLOWCOURSE_REFERENCE", "pp_key")
+def registry(lesson_of):
+    lesson_of([SPEC], pp_double=lambda z: 2 * z)
 
 
 def _test_cell(outputs, points=2.0, gid="test_double"):

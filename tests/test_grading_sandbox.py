@@ -29,10 +29,15 @@ out["course_listing"] = sorted(os.listdir(course)) if os.path.isdir(course) else
 out["secret_readable"] = os.path.exists(os.path.join(course, "solutions", "secret.txt"))
 out["gradebook_readable"] = os.path.exists(os.path.join(course, "gradebook.db"))
 try:
-    import flowcourse.base
+    import flowcourse_lessons.lesson_01.key
     out["key_importable"] = True
 except ImportError:
     out["key_importable"] = False
+try:  # the kernel half of grading: the toolkit, the check runner, the lessons' checks (no key behind them)
+    import flowcourse.base, flowcourse_instructor.grading.kernel, flowcourse_lessons.lesson_01.checks
+    out["checks_importable"] = True
+except ImportError:
+    out["checks_importable"] = False
 import flowcourse_instructor.grading.sandbox as usable  # the non-reference package stays importable
 try:
     probe = os.path.join(os.path.dirname(usable.__file__), "sandbox-probe.txt")
@@ -93,6 +98,7 @@ def test_isolated_kernels_cannot_see_the_key_or_the_course(mode, course):
         "solutions" not in seen["course_listing"]
     assert not seen["secret_readable"] and not seen["gradebook_readable"]
     assert not seen["key_importable"] and not seen["package_writable"]
+    assert seen["checks_importable"]
     extra = set(seen["tmp"]) - {"home", "kernel-connection.json"}  # only the way down to a kept folder
     kept = [Path(seen["cwd"]), Path(sys.prefix).resolve()]  # the notebook's folder, the venv (may be in /tmp)
     ways_down = {p.relative_to("/").parts[1] for p in kept if p.relative_to("/").parts[0] == "tmp"}
@@ -134,13 +140,18 @@ def test_cpu_limit_ends_a_busy_loop(course):
 
 def test_a_sandbox_that_cannot_start_refuses_to_run_the_kernel(tmp_path):
     spec = {**sandbox.Policy(mode="root").__dict__, "cwd": str(tmp_path), "connection_file": "/nonexistent.json"}
-    result = subprocess.run([sys.executable, "-m", "flowcourse_instructor.grading.sandbox", json.dumps(spec), "--", "true"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "flowcourse_instructor.grading.sandbox", json.dumps(spec), "--",
+                             "true"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 70 and "could not start the kernel" in result.stderr
 
 
-def test_policy_hides_the_course_and_keeps_the_environment(tmp_path):
-    policy = sandbox.default_policy("root", tmp_path, spec_modules=("json",))
+def test_policy_hides_the_course_and_the_keys_and_keeps_the_checks(tmp_path):
+    import flowcourse_lessons
+
+    policy = sandbox.default_policy("root", tmp_path)
     assert str(tmp_path.resolve()) in policy.hide
-    assert any(p.endswith(os.path.join("flowcourse", "reference")) for p in policy.hide)
+    assert str(flowcourse_lessons.COURSE_ROOT) in policy.hide  # solutions/*/key.py lie under it
     assert str(Path(sys.prefix).resolve()) in policy.keep
+    kept_checks = {Path(p).parent.name for p in policy.keep if p.endswith("checks.py")}
+    assert kept_checks == {folder.name for folder in flowcourse_lessons.lessons().values()}
+    assert not any(p.endswith("key.py") or p.endswith("solutions") for p in policy.keep)

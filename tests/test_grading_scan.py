@@ -14,8 +14,8 @@ from flowcourse_instructor.grading.scan import scan_notebook, scan_source
         ("import torch\ntorch.allclose = lambda *a, **k: True", "patches a library"),
         ("import numpy as np\nsetattr(np, 'allclose', lambda *a: True)", "patches a library"),
         ("import flowcourse_lessons.lesson_05.key as key\nkey.planar_logdet = f", "imports the answer key"),
-        ("from flowcourse.reference import planar", "imports the answer key"),
-        ("from flowcourse import reference", "imports the answer key"),
+        ("from flowcourse_lessons.lesson_05.key import planar_logdet", "imports the answer key"),
+        ("import flowcourse_lessons", "imports the answer key"),
         ("get_ipython().input_transformers_cleanup.append(lambda lines: [])", "installs an IPython hook"),
         ("ip = get_ipython()\nip.events.register('pre_run_cell', f)", "installs an IPython hook"),
         ("import sys\nsys.modules['torch'] = None", "edits sys.modules"),
@@ -45,9 +45,9 @@ def test_ordinary_solutions_are_not_flagged():
 
 def test_notebook_scan_names_cells_and_skips_trusted_ones():
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("import flowcourse.reference", metadata={"nbgrader": {"grade_id": "demo"}}),
+        nbformat.v4.new_code_cell("import flowcourse_lessons", metadata={"nbgrader": {"grade_id": "demo"}}),
         nbformat.v4.new_code_cell("torch.allclose = None", metadata={"nbgrader": {"grade_id": "answer"}}),
-        nbformat.v4.new_markdown_cell("import flowcourse.reference"),
+        nbformat.v4.new_markdown_cell("import flowcourse_lessons"),
     ])
     findings = scan_notebook(nb, skip={"demo"})
     assert [(f.cell, f.rule) for f in findings] == [("answer", "patches a library")]

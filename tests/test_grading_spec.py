@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import flowcourse_lessons
 from flowcourse_instructor.grading import checks, evidence, kernel
 from flowcourse_instructor.grading.judge import compare
 from flowcourse_instructor.grading.spec import Case, Check, KeyRef, Mistake, rand, randn, tensor
@@ -22,13 +23,12 @@ def _case() -> Case:
 @pytest.mark.parametrize(
     "kwargs, error",
     [
-        ({"name": "bad name", "reference": "a.b"}, ValueError),
-        ({"name": "ok", "reference": "nodots"}, ValueError),
-        ({"name": "ok", "reference": "a.b", "cases": [_case(), _case()]}, ValueError),
-        ({"name": "ok", "reference": "a.b", "cases": ["not a case"]}, TypeError),
-        ({"name": "ok", "reference": "a.b", "mistakes": [lambda: 0]}, TypeError),
-        ({"name": "ok", "reference": "a.b", "atol": -1.0}, ValueError),
-        ({"name": "ok", "reference": "a.b", "time_limit": 0}, ValueError),
+        ({"name": "bad name"}, ValueError),
+        ({"name": "ok", "cases": [_case(), _case()]}, ValueError),
+        ({"name": "ok", "cases": ["not a case"]}, TypeError),
+        ({"name": "ok", "mistakes": [lambda: 0]}, TypeError),
+        ({"name": "ok", "atol": -1.0}, ValueError),
+        ({"name": "ok", "time_limit": 0}, ValueError),
     ],
 )
 def test_check_rejects_bad_specs(kwargs, error):
@@ -48,11 +48,14 @@ def test_seeded_inputs_are_reproducible_and_private():
     assert torch.equal(before, torch.randn(1)), "spec helpers must not touch the global RNG"
 
 
-def test_keyref_resolves_lazily_inside_the_package():
-    key = KeyRef("flowcourse")
-    assert key.resolve("jacobian.jacobian_logdet").__name__ == "jacobian_logdet"
+def test_keyref_resolves_lazily_in_the_lessons_key():
+    key = KeyRef("flowcourse_lessons.lesson_05")
+    spec = Check("planar_logdet")
+    assert key.resolve(spec).__name__ == "planar_logdet"
+    assert key.lesson_01.scalar_affine.__name__ == "scalar_affine"  # an earlier lesson's key
+    assert key.resolve(Check("other", key="planar_forward")).__name__ == "planar_forward"
     with pytest.raises(AttributeError):
-        key.resolve("jacobian.no_such_function")
+        key.resolve(Check("no_such_function"))
 
 
 def test_registry_names_are_unique_course_wide():
@@ -60,22 +63,27 @@ def test_registry_names_are_unique_course_wide():
     assert all(name == spec.name for name, spec in found.items())
 
 
-def test_duplicate_names_across_modules_are_rejected(tmp_path, monkeypatch):
-    for mod in ("dup_a", "dup_b"):
-        (tmp_path / f"{mod}.py").write_text(
-            "from flowcourse_instructor.grading.spec import Check\nCHECKS = [Check('dup_name', reference='x.y')]\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv(checks.ENV, "dup_a,dup_b")
+def test_duplicate_names_across_lessons_are_rejected(tmp_path, monkeypatch):
+    for n in ("97", "98"):
+        folder = tmp_path / "solutions" / f"{n}-dup"
+        folder.mkdir(parents=True)
+        (folder / "checks.py").write_text(
+            "from flowcourse_instructor.grading.spec import Check\nCHECKS = [Check('dup_name')]\n")
+    monkeypatch.setenv("FLOWCOURSE_COURSE_ROOT", str(tmp_path))
+    monkeypatch.setattr(flowcourse_lessons, "_REGISTERED", dict(flowcourse_lessons._REGISTERED))
     with pytest.raises(ValueError, match="dup_name"):
         checks.all_checks()
-    with pytest.raises(checks.UnknownCheck, match="no check named"):
-        monkeypatch.setenv(checks.ENV, "dup_a")
+
+
+def test_an_unknown_check_names_the_known_ones():
+    with pytest.raises(checks.UnknownCheck, match="no check named 'nope'; known: .*planar_logdet"):
         checks.find_check("nope")
 
 
 def test_spec_modules_never_import_the_answer_key():
     code = ("import sys; from flowcourse_instructor.grading import checks; checks.all_checks();"
-            "bad = [m for m in sys.modules if m.startswith('flowcourse.reference')]; print(bad); sys.exit(bool(bad))")
+            "bad = [m for m in sys.modules if m.startswith('flowcourse_lessons.') and m.endswith('.key')];"
+            "print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"spec modules import the answer key: {result.stdout} {result.stderr[-500:]}"
 
@@ -87,7 +95,7 @@ def _course_checks() -> list[Check]:
 @pytest.mark.parametrize("spec", _course_checks(), ids=lambda s: s.name)
 def test_every_course_check_runs_on_its_reference(spec):
     """Each case runs on the answer key, and each named mistake is distinguishable from it somewhere."""
-    reference = KeyRef().resolve(spec.reference)
+    reference = KeyRef(spec.lesson).resolve(spec)
     records = kernel.run_cases(spec, reference)
     bad = [r for r in records if r["status"] != "ok"]
     assert not bad, f"{spec.name}: the reference fails its own cases: {bad}"
@@ -101,7 +109,7 @@ def test_every_course_check_runs_on_its_reference(spec):
                 spec.protocol(reference, **inputs) if spec.protocol else reference(**inputs))
             torch.manual_seed(0)
             try:
-                wrong = mistake.output(KeyRef(), dict(make()))
+                wrong = mistake.output(KeyRef(spec.lesson), dict(make()))
             except Exception:
                 continue
             differs |= compare(wrong, expected, spec.atol, spec.rtol) is not None
@@ -164,5 +172,5 @@ def test_malformed_evidence_is_rejected(payload):
 def test_mistake_receives_the_key_and_inputs():
     seen = {}
     m = Mistake("m", "hint", lambda ref, kw: seen.update(ref=ref, kw=kw))
-    m.output(KeyRef(), {"z": 1})
+    m.output(KeyRef("flowcourse_lessons.lesson_01"), {"z": 1})
     assert seen["kw"] == {"z": 1} and isinstance(seen["ref"], KeyRef)

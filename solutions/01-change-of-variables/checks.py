@@ -1,4 +1,4 @@
-"""Hidden checks of lesson 01, the change of variables (answer key: ``reference.elementwise``, ``base``)."""
+"""Hidden checks of lesson 01, the change of variables (answer key: ``key.py`` beside the notebook)."""
 
 from __future__ import annotations
 
@@ -40,23 +40,26 @@ def _sinh_inverse(x: Tensor) -> tuple[Tensor, Tensor]:
     return torch.asinh(x), -0.5 * torch.log1p(x**2).sum(dim=1)
 
 
-def _affine_inverse(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Inverse of x = 2 z + 1 in every coordinate."""
-    return (x - 1) / 2, torch.full((x.shape[0],), -math.log(2.0) * x.shape[1], dtype=x.dtype)
+def _exp_inverse(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Inverse of the flow x = exp(z) onto the positive reals: z = log x, log|dz/dx| = -Σ log x."""
+    return torch.log(x), -torch.log(x).sum(dim=1)
 
 
-def _gaussian(z: Tensor) -> Tensor:
-    return -0.5 * (z**2).sum(dim=1) - 0.5 * z.shape[1] * _LOG_2PI
-
-
-def _cov_parts(inputs: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+def _cov_parts(ref: Any, inputs: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+    """The base log-density at f⁻¹(x) (the key's) and the inverse's log-det, not yet added."""
     z, logdet = inputs["inverse"](inputs["x"])
-    return _gaussian(z), logdet
+    return ref.standard_normal_log_prob(z), logdet
+
+
+def _affine_parts(ref: Any, inputs: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+    """The key's log p_Z((x - b)/a) and its inverse's log-det -Σ log|a|, not yet added."""
+    z, logdet = ref.scalar_affine_inverse(**inputs)
+    return ref.standard_normal_log_prob(z), logdet
 
 
 def _layers() -> list[Any]:
     return [
-        lambda v: (2 * v + 1, torch.full((v.shape[0],), 2 * math.log(2.0), dtype=v.dtype)),
+        lambda v: (torch.exp(v), v.sum(dim=1)),
         lambda v: (v**3 + v, torch.log(3 * v**2 + 1).sum(dim=1)),
         lambda v: (torch.sinh(v), torch.log(torch.cosh(v)).sum(dim=1)),
     ]
@@ -73,10 +76,11 @@ CHECKS = [
         mistakes=[
             Mistake("missing normalising constant",
                     "log N(z; 0, I) includes -d/2·log(2π); without it the density does not integrate to 1",
-                    lambda ref, kw: -0.5 * (kw["z"] ** 2).sum(dim=1)),
+                    lambda ref, kw: ref.standard_normal_log_prob(kw["z"]) + 0.5 * kw["z"].shape[1] * _LOG_2PI),
             Mistake("constant counted once, not per dimension",
                     "the constant is -½·log(2π) for EACH of the d coordinates: -d/2·log(2π)",
-                    lambda ref, kw: -0.5 * (kw["z"] ** 2).sum(dim=1) - 0.5 * _LOG_2PI),
+                    lambda ref, kw: ref.standard_normal_log_prob(kw["z"])
+                    + 0.5 * (kw["z"].shape[1] - 1) * _LOG_2PI),
         ],
     ),
     Check(
@@ -85,11 +89,11 @@ CHECKS = [
         mistakes=[
             Mistake("log without abs",
                     "the log-det is Σ log|a|: with a negative scale, log(a) is NaN — take the absolute value",
-                    lambda ref, kw: (kw["a"] * kw["z"] + kw["b"],
+                    lambda ref, kw: (ref.scalar_affine(**kw)[0],
                                      torch.log(kw["a"]).expand_as(kw["z"]).sum(dim=1))),
             Mistake("log-det of one coordinate only",
                     "every coordinate is scaled, so the log-det sums log|a_i| over all d coordinates",
-                    lambda ref, kw: (kw["a"] * kw["z"] + kw["b"],
+                    lambda ref, kw: (ref.scalar_affine(**kw)[0],
                                      torch.log(kw["a"].abs()).expand_as(kw["z"])[:, 0])),
         ],
     ),
@@ -99,15 +103,14 @@ CHECKS = [
         mistakes=[
             Mistake("forward log-det returned by the inverse",
                     "the inverse z = (x - b)/a stretches by 1/a: its log-det is -Σ log|a|, the forward's negated",
-                    lambda ref, kw: ((kw["x"] - kw["b"]) / kw["a"],
-                                     torch.log(kw["a"].abs()).expand_as(kw["x"]).sum(dim=1))),
+                    lambda ref, kw: (ref.scalar_affine_inverse(**kw)[0], -ref.scalar_affine_inverse(**kw)[1])),
         ],
     ),
     Check(
         "change_of_variables_log_prob",
         cases=[
-            Case("x = 2z + 1 on 4 points in 2-D", lambda: {"x": randn(4, 2, seed=30) * 2 + 1,
-                                                          "inverse": _affine_inverse}),
+            Case("x = exp(z) on 4 points in 2-D", lambda: {"x": torch.exp(randn(4, 2, seed=30)),
+                                                          "inverse": _exp_inverse}),
             Case("x = sinh(z) on 5 points in 3-D", lambda: {"x": randn(5, 3, seed=31) * 3,
                                                            "inverse": _sinh_inverse}),
         ],
@@ -115,13 +118,13 @@ CHECKS = [
             Mistake("sign of the log-det",
                     "inverse(x) returns log|det ∂f⁻¹/∂x|, which is ADDED: "
                     "log p_X(x) = log p_Z(f⁻¹(x)) + log|det ∂f⁻¹/∂x|",
-                    lambda ref, kw: _cov_parts(kw)[0] - _cov_parts(kw)[1]),
+                    lambda ref, kw: _cov_parts(ref, kw)[0] - _cov_parts(ref, kw)[1]),
             Mistake("missing log-det",
                     "the density must be corrected for the change of volume: add the inverse's log-det",
-                    lambda ref, kw: _cov_parts(kw)[0]),
+                    lambda ref, kw: _cov_parts(ref, kw)[0]),
             Mistake("base density evaluated at x instead of f⁻¹(x)",
                     "p_Z is evaluated at z = f⁻¹(x), the point x came from, not at x itself",
-                    lambda ref, kw: _gaussian(kw["x"]) + _cov_parts(kw)[1]),
+                    lambda ref, kw: ref.standard_normal_log_prob(kw["x"]) + _cov_parts(ref, kw)[1]),
         ],
     ),
     Check(
@@ -130,21 +133,19 @@ CHECKS = [
         mistakes=[
             Mistake("missing log-det",
                     "worked example 1: p_X(x) = p_Z((x - b)/a) · 1/|a| — the factor 1/|a| corrects for the stretch",
-                    lambda ref, kw: _gaussian((kw["x"] - kw["b"]) / kw["a"])),
+                    lambda ref, kw: _affine_parts(ref, kw)[0]),
             Mistake("f instead of f⁻¹ (log-det of the forward map added)",
                     "the inverse's log-det is -Σ log|a|; adding +Σ log|a| is the forward direction's",
-                    lambda ref, kw: _gaussian((kw["x"] - kw["b"]) / kw["a"])
-                    + torch.log(kw["a"].abs()).expand_as(kw["x"]).sum(dim=1)),
+                    lambda ref, kw: _affine_parts(ref, kw)[0] - _affine_parts(ref, kw)[1]),
             Mistake("log without abs",
                     "log|a|, not log(a): a negative scale flips the line but the density stays positive",
-                    lambda ref, kw: _gaussian((kw["x"] - kw["b"]) / kw["a"])
-                    - torch.log(kw["a"]).expand_as(kw["x"]).sum(dim=1)),
+                    lambda ref, kw: _affine_parts(ref, kw)[0] - torch.log(kw["a"]).expand_as(kw["x"]).sum(dim=1)),
         ],
     ),
     Check(
         "compose_forward",
         cases=[
-            Case("three layers (2z+1, z³+z, sinh) on 4 points in 2-D",
+            Case("three layers (exp, z³+z, sinh) on 4 points in 2-D",
                  lambda: {"z": randn(4, 2, seed=40) * 0.5, "layers": _layers()}),
             Case("a single layer", lambda: {"z": randn(3, 2, seed=41), "layers": _layers()[1:2]}),
             Case("layers in the other order", lambda: {"z": randn(4, 2, seed=42) * 0.5,

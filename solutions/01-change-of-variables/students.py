@@ -64,3 +64,99 @@ STUDENTS = [
      "expect_points": {"test-q1": 0},
      "expect_message": "your answer 'B'"},
 ]
+
+# One student's answer cell for every named mistake of checks.py, each making exactly that mistake
+# (tests/test_hints_proven.py runs it on top of the solution notebook and asks the judge to name it).
+MISTAKEN = {
+    "standard_normal_log_prob": {
+        "missing normalising constant": '''
+def standard_normal_log_prob(z):
+    return -0.5 * (z ** 2).sum(dim=1)
+''',
+        "constant counted once, not per dimension": '''
+def standard_normal_log_prob(z):
+    return -0.5 * (z ** 2).sum(dim=1) - 0.5 * math.log(2 * math.pi)
+''',
+    },
+    "scalar_affine": {
+        "log without abs": '''
+def scalar_affine(z, a, b):
+    x = a * z + b
+    logdet = torch.log(a).expand_as(z).reshape(z.shape[0], -1).sum(dim=1)
+    return x, logdet
+''',
+        "log-det of one coordinate only": '''
+def scalar_affine(z, a, b):
+    x = a * z + b
+    dx_dz = a * torch.ones_like(z)  # the derivative of x = a z + b at every point
+    logdet = torch.log(torch.abs(dx_dz[:, 0]))
+    return x, logdet
+''',
+    },
+    "scalar_affine_inverse": {
+        "forward log-det returned by the inverse": '''
+def scalar_affine_inverse(x, a, b):
+    z = (x - b) / a
+    logdet = torch.log(torch.abs(a)).expand_as(x).reshape(x.shape[0], -1).sum(dim=1)
+    return z, logdet
+''',
+    },
+    "change_of_variables_log_prob": {
+        "sign of the log-det": '''
+def change_of_variables_log_prob(x, inverse):
+    z, logdet = inverse(x)
+    return standard_normal_log_prob(z) - logdet
+''',
+        "missing log-det": '''
+def change_of_variables_log_prob(x, inverse):
+    z, logdet = inverse(x)
+    return standard_normal_log_prob(z)
+''',
+        "base density evaluated at x instead of f⁻¹(x)": '''
+def change_of_variables_log_prob(x, inverse):
+    z, logdet = inverse(x)
+    return standard_normal_log_prob(x) + logdet
+''',
+    },
+    "scalar_affine_log_prob": {
+        "missing log-det": '''
+def scalar_affine_log_prob(x, a, b):
+    z = (x - b) / a
+    return standard_normal_log_prob(z)
+''',
+        "f instead of f⁻¹ (log-det of the forward map added)": '''
+def scalar_affine_log_prob(x, a, b):
+    z, _ = scalar_affine_inverse(x, a, b)
+    _, logdet = scalar_affine(z, a, b)  # the log-det of the flow x = a z + b
+    return standard_normal_log_prob(z) + logdet
+''',
+        "log without abs": '''
+def scalar_affine_log_prob(x, a, b):
+    z = (x - b) / a
+    return standard_normal_log_prob(z) - torch.log(a).expand_as(x).sum(dim=1)
+''',
+    },
+    "compose_forward": {
+        "only the last layer's log-det": '''
+def compose_forward(z, layers):
+    for layer in layers:
+        z, logdet = layer(z)
+    return z, logdet
+''',
+        "layers applied in reverse order": '''
+def compose_forward(z, layers):
+    logdet = torch.zeros(z.shape[0], dtype=z.dtype)
+    for layer in reversed(layers):  # x = f_K(...f_1(z)): f_K first
+        z, layer_logdet = layer(z)
+        logdet = logdet + layer_logdet
+    return z, logdet
+''',
+    },
+    "rotation_matrix": {
+        "clockwise rotation (matrix transposed)": '''
+def rotation_matrix(theta):
+    c, s = torch.cos(theta), torch.sin(theta)
+    return torch.stack([torch.stack([c, s]), torch.stack([-s, c])])
+''',
+    },
+}

@@ -1,10 +1,12 @@
 """Hidden checks of lesson 02, triangular Jacobians and autoregressive flows.
 
-Answer key: ``reference.elementwise.triangular_logdet`` and ``reference.autoregressive`` (MADE degrees and
-masks, the affine autoregressive step both ways, the sequential inverse, MAF and IAF in both directions).
+Answer key: the lesson's ``key.py`` (``triangular_logdet``, MADE degrees and masks, the affine
+autoregressive step both ways, the sequential inverse, MAF and IAF in both directions); mistakes reach it
+through ``ref``.
 The flow functions take a ``conditioner``; the checks hand them a :class:`_Conditioner` that counts its
 calls, and compare the pass count with the answer key's, so "sampling a MAF takes d passes, its density
-one" is graded, not just the numbers.
+one" is graded, not just the numbers. The sequential inverse is run on a softplus-scaled step, not on the
+graded affine step, so no case input carries an answer.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from flowcourse_instructor.grading.spec import Case, Check, Mistake, randn, tensor
 
@@ -76,15 +79,13 @@ def _hidden_degrees(size: int, d: int) -> Tensor:
     return torch.arange(size) % (d - 1) + 1
 
 
-def _masks_with(kw: Mapping[str, Any], *, degrees: Tensor | None = None,
+def _masks_with(ref: Any, kw: Mapping[str, Any], *,
                 hidden: Callable[[Tensor, Tensor], Tensor] = torch.ge,
                 out: Callable[[Tensor, Tensor], Tensor] = torch.gt,
                 hidden_degrees: Callable[[int, int], Tensor] = _hidden_degrees) -> list[Tensor]:
-    """MADE masks with one rule changed: the building block of this lesson's mask mistakes."""
+    """MADE masks with one rule changed (the key's input degrees): the building block of the mask mistakes."""
     d = kw["d"]
-    if degrees is None:
-        degrees = torch.empty(d, dtype=torch.long)
-        degrees[_order(d, kw["order"])] = torch.arange(1, d + 1)
+    degrees = ref.made_degrees(d, kw["order"])
     masks, previous = [], degrees
     for size in kw["hidden_sizes"]:
         current = hidden_degrees(size, d)
@@ -166,12 +167,16 @@ def _with_passes(fn: Callable[..., Any], **inputs: Any) -> Any:
     return (*out, passes) if isinstance(out, tuple) else (out, passes)
 
 
-def _forward_step(y: Tensor, shift: Tensor, log_scale: Tensor) -> tuple[Tensor, Tensor]:
-    return y * log_scale.exp() + shift, log_scale.sum(-1)
+def _softplus_step(y: Tensor, shift: Tensor, log_scale: Tensor) -> tuple[Tensor, Tensor]:
+    """An elementwise step other than the graded affine one: u = y·softplus(α) + μ, log-det Σ log softplus(α)."""
+    scale = F.softplus(log_scale)
+    return y * scale + shift, scale.log().sum(-1)
 
 
-def _inverse_step(y: Tensor, shift: Tensor, log_scale: Tensor) -> tuple[Tensor, Tensor]:
-    return (y - shift) * (-log_scale).exp(), -log_scale.sum(-1)
+def _softplus_step_inverse(y: Tensor, shift: Tensor, log_scale: Tensor) -> tuple[Tensor, Tensor]:
+    """Its inverse: u = (y − μ) / softplus(α), log-det −Σ log softplus(α)."""
+    scale = F.softplus(log_scale)
+    return (y - shift) / scale, -scale.log().sum(-1)
 
 
 def _sequential_inputs(step: Callable[..., Any], batch: int, d: int, seed: int,
@@ -180,13 +185,14 @@ def _sequential_inputs(step: Callable[..., Any], batch: int, d: int, seed: int,
 
 
 SEQUENTIAL_CASES = [
-    Case("MAF sampling step (x = z·e^α + μ), d = 4, natural order, batch of 5",
-         lambda: _sequential_inputs(_forward_step, 5, 4, seed=41)),
-    Case("IAF density step (z = (x − μ)·e^−α), d = 5, order [2, 0, 4, 1, 3], batch of 3",
-         lambda: _sequential_inputs(_inverse_step, 3, 5, seed=42, order=[2, 0, 4, 1, 3])),
-    Case("d = 2, IAF density step, batch of 3", lambda: _sequential_inputs(_inverse_step, 3, 2, seed=43)),
-    Case("batch of 1, d = 6, reversed order",
-         lambda: _sequential_inputs(_forward_step, 1, 6, seed=44, order=[5, 4, 3, 2, 1, 0])),
+    Case("step u = y·softplus(α) + μ, d = 4, natural order, batch of 5",
+         lambda: _sequential_inputs(_softplus_step, 5, 4, seed=41)),
+    Case("step u = (y − μ) / softplus(α), d = 5, order [2, 0, 4, 1, 3], batch of 3",
+         lambda: _sequential_inputs(_softplus_step_inverse, 3, 5, seed=42, order=[2, 0, 4, 1, 3])),
+    Case("d = 2, step u = (y − μ) / softplus(α), batch of 3",
+         lambda: _sequential_inputs(_softplus_step_inverse, 3, 2, seed=43)),
+    Case("batch of 1, d = 6, reversed order, step u = y·softplus(α) + μ",
+         lambda: _sequential_inputs(_softplus_step, 1, 6, seed=44, order=[5, 4, 3, 2, 1, 0])),
 ]
 
 
@@ -253,22 +259,23 @@ CHECKS = [
         "made_masks",
         cases=MASK_CASES,
         mistakes=[
-            Mistake("MADE mask off by one: output sees its own input (≥ instead of > in the output mask)",
+            Mistake("MADE mask off by one, output sees its own input (≥ instead of > in the output mask)",
                     "the OUTPUT mask needs a strict >: with ≥ the output of degree m reads hidden units of degree "
                     "m, which read input m itself — x_i then depends on z_i through μ_i and α_i, the Jacobian is "
                     "no longer triangular with diagonal e^α, and Σα is not the log-det",
-                    lambda ref, kw: _masks_with(kw, out=torch.ge)),
+                    lambda ref, kw: _masks_with(ref, kw, out=torch.ge)),
             Mistake("MADE hidden masks strict (> instead of ≥)",
                     "hidden units may read inputs of their OWN degree (≥); with > every dependency on the "
                     "immediately preceding coordinate is lost and the first hidden degree reads nothing",
-                    lambda ref, kw: _masks_with(kw, hidden=torch.gt)),
+                    lambda ref, kw: _masks_with(ref, kw, hidden=torch.gt)),
             Mistake("order ignored",
                     "the degrees must follow the given order: dimension order[k] has degree k + 1",
-                    lambda ref, kw: _masks_with(kw, degrees=torch.arange(1, kw["d"] + 1))),
+                    lambda ref, kw: ref.made_masks(kw["d"], kw["hidden_sizes"], None)),
             Mistake("hidden degrees up to d",
                     "hidden degrees cycle through 1..d−1, i.e. (k mod (d−1)) + 1: a hidden unit of degree d could "
                     "only feed outputs of degree > d, and there are none",
-                    lambda ref, kw: _masks_with(kw, hidden_degrees=lambda size, d: torch.arange(size) % d + 1)),
+                    lambda ref, kw: _masks_with(ref, kw,
+                                                hidden_degrees=lambda size, d: torch.arange(size) % d + 1)),
             Mistake("masks transposed",
                     "each mask is shaped like nn.Linear.weight, (out_features, in_features): rows are the units "
                     "of the layer, columns the units it reads",
@@ -287,7 +294,7 @@ CHECKS = [
                                      kw["log_scale"].abs().log().sum(-1))),
             Mistake("log-det Σ e^α instead of Σ α",
                     "∂x_i/∂z_i = e^{α_i}, whose log is α_i: the log-det is Σ α_i",
-                    lambda ref, kw: (kw["z"] * kw["log_scale"].exp() + kw["shift"], kw["log_scale"].exp().sum(-1))),
+                    lambda ref, kw: (ref.affine_autoregressive(**kw)[0], kw["log_scale"].exp().sum(-1))),
         ],
     ),
     Check(
@@ -297,10 +304,12 @@ CHECKS = [
         mistakes=[
             Mistake("shift removed after unscaling",
                     "undo the steps in reverse order: first subtract μ, then divide by e^α: z = (x − μ)·e^−α",
-                    lambda ref, kw: (kw["x"] * (-kw["log_scale"]).exp() - kw["shift"], -kw["log_scale"].sum(-1))),
+                    lambda ref, kw: (kw["x"] * (-kw["log_scale"]).exp() - kw["shift"],
+                                     ref.affine_autoregressive_inverse(**kw)[1])),
             Mistake("multiplied by e^α instead of dividing",
                     "the inverse undoes the scaling: z = (x − μ)·e^−α",
-                    lambda ref, kw: ((kw["x"] - kw["shift"]) * kw["log_scale"].exp(), -kw["log_scale"].sum(-1))),
+                    lambda ref, kw: ((kw["x"] - kw["shift"]) * kw["log_scale"].exp(),
+                                     ref.affine_autoregressive_inverse(**kw)[1])),
         ],
     ),
     Check(
@@ -313,7 +322,7 @@ CHECKS = [
                     "one pass only fixes the first coordinate in the order; repeat u = step(y, *conditioner(u)) "
                     "d times, each pass fixing one more coordinate",
                     lambda ref, kw: _passes_loop(kw, 1)),
-            Mistake("conditioner fed y instead of u (one pass: the MAF/IAF direction confused)",
+            Mistake("conditioner fed y instead of u (one pass, the MAF/IAF direction confused)",
                     "the parameters must be computed from the unknown u you are solving for, not from the given "
                     "y; that is why this direction needs d passes",
                     lambda ref, kw: (*kw["step"](kw["y"], *kw["conditioner"](kw["y"])), 1)),
@@ -324,7 +333,8 @@ CHECKS = [
             Mistake("d + 1 passes",
                     "the log-det returned by the d-th pass is already exact: reuse it instead of calling the "
                     "conditioner once more — exactly d passes",
-                    lambda ref, kw: (*_passes_loop(kw, _d(kw, "y"))[:2], _d(kw, "y") + 1)),
+                    lambda ref, kw: (*ref.sequential_inverse(kw["conditioner"], kw["step"], kw["y"]),
+                                     _d(kw, "y") + 1)),
         ],
     ),
     Check(
@@ -333,7 +343,7 @@ CHECKS = [
         protocol=_with_passes,
         outputs=("x", "the log-det", "the number of conditioner passes"),
         mistakes=[
-            Mistake("MAF vs IAF direction: MAF sampled in one pass (that is the IAF's forward)",
+            Mistake("MAF vs IAF direction, MAF sampled in one pass (that is the IAF's forward)",
                     _MAF_SAMPLE_HINT, _flow_as(lambda ref: ref.iaf_forward, "z", lambda d: 1)),
         ],
     ),
@@ -343,7 +353,7 @@ CHECKS = [
         protocol=_with_passes,
         outputs=("z", "the log-det", "the number of conditioner passes"),
         mistakes=[
-            Mistake("MAF vs IAF direction: MAF density in d passes (that is the IAF's inverse)",
+            Mistake("MAF vs IAF direction, MAF density in d passes (that is the IAF's inverse)",
                     "a MAF's μ and α read the data x, which you are given: one conditioner pass gives all of "
                     "them, z = (x − μ(x))·e^−α(x)",
                     _flow_as(lambda ref: ref.iaf_inverse, "x", lambda d: d)),
@@ -359,7 +369,7 @@ CHECKS = [
         protocol=_with_passes,
         outputs=("x", "the log-det", "the number of conditioner passes"),
         mistakes=[
-            Mistake("MAF vs IAF direction: IAF sampled in d passes (that is the MAF's forward)",
+            Mistake("MAF vs IAF direction, IAF sampled in d passes (that is the MAF's forward)",
                     "an IAF's μ and α read the base point z, which you are given: one pass, x = z·e^α(z) + μ(z)",
                     _flow_as(lambda ref: ref.maf_forward, "z", lambda d: d)),
             Mistake("IAF sample right but in d passes",
@@ -374,7 +384,7 @@ CHECKS = [
         protocol=_with_passes,
         outputs=("z", "the log-det", "the number of conditioner passes"),
         mistakes=[
-            Mistake("MAF vs IAF direction: IAF density in one pass (that is the MAF's inverse)",
+            Mistake("MAF vs IAF direction, IAF density in one pass (that is the MAF's inverse)",
                     _IAF_DENSITY_HINT, _flow_as(lambda ref: ref.maf_inverse, "x", lambda d: 1)),
         ],
     ),

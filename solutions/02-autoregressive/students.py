@@ -161,3 +161,213 @@ STUDENTS = [
         "expect_message": "not summed",
     },
 ]
+
+# One student's answer cell per named mistake of checks.py, written as a student would (see
+# flowcourse_instructor.grading.proofs): each is run on top of the solution notebook and must be named.
+MISTAKEN = {
+    "triangular_logdet": {
+        "log without abs": TRIANGULAR_NO_ABS,
+        "trace instead of log-det": '''
+def triangular_logdet(J):
+    """log|det J| = sum_i log|J_ii| for a triangular J of shape (..., d, d); returns shape (...)."""
+    return torch.diagonal(J, dim1=-2, dim2=-1).sum(dim=-1)
+''',
+        "product of the diagonal before the log (overflow)": '''
+def triangular_logdet(J):
+    """log|det J| = sum_i log|J_ii| for a triangular J of shape (..., d, d); returns shape (...)."""
+    det = torch.prod(J.diagonal(dim1=-2, dim2=-1), dim=-1)
+    return torch.log(torch.abs(det))
+''',
+    },
+    "made_degrees": {
+        "degree[k] = order[k] + 1 (order not inverted)": '''
+def made_degrees(d, order=None):
+    """Input degrees of MADE: dimension order[k] gets degree k + 1; returns an integer tensor of shape (d,)."""
+    if order is None:
+        order = list(range(d))
+    return torch.tensor(order) + 1
+''',
+        "degrees start at 0": '''
+def made_degrees(d, order=None):
+    """Input degrees of MADE: dimension order[k] gets degree k + 1; returns an integer tensor of shape (d,)."""
+    order = torch.arange(d) if order is None else torch.as_tensor(order)
+    degrees = torch.empty(d, dtype=torch.long)
+    degrees[order] = torch.arange(d)
+    return degrees
+''',
+    },
+    "made_masks": {
+        "MADE mask off by one, output sees its own input (≥ instead of > in the output mask)": '''
+def made_masks(d, hidden_sizes, order=None):
+    """MADE masks, each shaped (out_features, in_features): hidden masks use >=, the output mask uses >."""
+    degrees = made_degrees(d, order)
+    masks, previous = [], degrees
+    for size in hidden_sizes:
+        current = torch.arange(size) % (d - 1) + 1
+        masks.append((current[:, None] >= previous[None, :]).float())
+        previous = current
+    masks.append((degrees[:, None] >= previous[None, :]).float())
+    return masks
+''',
+        "MADE hidden masks strict (> instead of ≥)": '''
+def made_masks(d, hidden_sizes, order=None):
+    """MADE masks, each shaped (out_features, in_features): hidden masks use >=, the output mask uses >."""
+    degrees = made_degrees(d, order)
+    masks, previous = [], degrees
+    for size in hidden_sizes:
+        current = torch.arange(size) % (d - 1) + 1
+        masks.append((current[:, None] > previous[None, :]).float())
+        previous = current
+    masks.append((degrees[:, None] > previous[None, :]).float())
+    return masks
+''',
+        "order ignored": '''
+def made_masks(d, hidden_sizes, order=None):
+    """MADE masks, each shaped (out_features, in_features): hidden masks use >=, the output mask uses >."""
+    degrees = made_degrees(d)
+    masks, previous = [], degrees
+    for size in hidden_sizes:
+        current = torch.arange(size) % (d - 1) + 1
+        masks.append((current[:, None] >= previous[None, :]).float())
+        previous = current
+    masks.append((degrees[:, None] > previous[None, :]).float())
+    return masks
+''',
+        "hidden degrees up to d": '''
+def made_masks(d, hidden_sizes, order=None):
+    """MADE masks, each shaped (out_features, in_features): hidden masks use >=, the output mask uses >."""
+    degrees = made_degrees(d, order)
+    masks, previous = [], degrees
+    for size in hidden_sizes:
+        current = torch.arange(size) % d + 1
+        masks.append((current[:, None] >= previous[None, :]).float())
+        previous = current
+    masks.append((degrees[:, None] > previous[None, :]).float())
+    return masks
+''',
+        "masks transposed": '''
+def made_masks(d, hidden_sizes, order=None):
+    """MADE masks, each shaped (out_features, in_features): hidden masks use >=, the output mask uses >."""
+    degrees = made_degrees(d, order)
+    masks, previous = [], degrees
+    for size in hidden_sizes:
+        current = torch.arange(size) % (d - 1) + 1
+        masks.append((previous[:, None] <= current[None, :]).float())  # rows: the units read
+        previous = current
+    masks.append((previous[:, None] < degrees[None, :]).float())
+    return masks
+''',
+    },
+    "affine_autoregressive": {
+        "α used as the scale": '''
+def affine_autoregressive(z, shift, log_scale):
+    """x = z * exp(log_scale) + shift; returns (x, log|det dx/dz|) = (x, sum of log_scale), shape (batch,)."""
+    x = z * log_scale + shift
+    return x, torch.log(torch.abs(log_scale)).sum(dim=-1)
+''',
+        "log-det Σ e^α instead of Σ α": '''
+def affine_autoregressive(z, shift, log_scale):
+    """x = z * exp(log_scale) + shift; returns (x, log|det dx/dz|) = (x, sum of log_scale), shape (batch,)."""
+    scale = torch.exp(log_scale)
+    return z * scale + shift, scale.sum(dim=-1)
+''',
+    },
+    "affine_autoregressive_inverse": {
+        "shift removed after unscaling": '''
+def affine_autoregressive_inverse(x, shift, log_scale):
+    """z = (x - shift) * exp(-log_scale); returns (z, log|det dz/dx|), shape (batch,)."""
+    return x * torch.exp(-log_scale) - shift, -log_scale.sum(dim=-1)
+''',
+        "multiplied by e^α instead of dividing": '''
+def affine_autoregressive_inverse(x, shift, log_scale):
+    """z = (x - shift) * exp(-log_scale); returns (z, log|det dz/dx|), shape (batch,)."""
+    return (x - shift) * torch.exp(log_scale), -log_scale.sum(dim=-1)
+''',
+    },
+    "sequential_inverse": {
+        "one pass from u = 0": '''
+def sequential_inverse(conditioner, step, y):
+    """Solve u = step(y, *conditioner(u)) in exactly d = y.shape[-1] conditioner passes; returns (u, logdet)."""
+    u = torch.zeros_like(y)
+    shift, log_scale = conditioner(u)
+    return step(y, shift, log_scale)
+''',
+        "conditioner fed y instead of u (one pass, the MAF/IAF direction confused)": '''
+def sequential_inverse(conditioner, step, y):
+    """Solve u = step(y, *conditioner(u)) in exactly d = y.shape[-1] conditioner passes; returns (u, logdet)."""
+    shift, log_scale = conditioner(y)
+    return step(y, shift, log_scale)
+''',
+        "d − 1 passes (off by one)": SEQUENTIAL_D_MINUS_1,
+        "d + 1 passes": '''
+def sequential_inverse(conditioner, step, y):
+    """Solve u = step(y, *conditioner(u)) in exactly d = y.shape[-1] conditioner passes; returns (u, logdet)."""
+    u = torch.zeros_like(y)
+    for _ in range(y.shape[-1]):
+        u, _ = step(y, *conditioner(u))
+    _, logdet = step(y, *conditioner(u))  # the log-det at the final u
+    return u, logdet
+''',
+    },
+    "maf_forward": {
+        "MAF vs IAF direction, MAF sampled in one pass (that is the IAF's forward)": '''
+def maf_forward(z, conditioner):
+    """MAF sampling x = z e^alpha(x) + mu(x): d passes. Returns (x, log|det dx/dz|)."""
+    shift, log_scale = conditioner(z)
+    return affine_autoregressive(z, shift, log_scale)
+''',
+    },
+    "maf_inverse": {
+        "MAF vs IAF direction, MAF density in d passes (that is the IAF's inverse)": '''
+def maf_inverse(x, conditioner):
+    """MAF density direction z = (x - mu(x)) e^-alpha(x): one pass. Returns (z, log|det dz/dx|)."""
+    return sequential_inverse(conditioner, affine_autoregressive_inverse, x)
+''',
+        "MAF density right but in d passes": '''
+def maf_inverse(x, conditioner):
+    """MAF density direction z = (x - mu(x)) e^-alpha(x): one pass. Returns (z, log|det dz/dx|)."""
+    z = torch.zeros_like(x)
+    for i in range(x.shape[1]):  # one coordinate at a time
+        shift, log_scale = conditioner(x)
+        z[:, i] = (x[:, i] - shift[:, i]) * torch.exp(-log_scale[:, i])
+    return z, -log_scale.sum(dim=-1)
+''',
+    },
+    "iaf_forward": {
+        "MAF vs IAF direction, IAF sampled in d passes (that is the MAF's forward)": '''
+def iaf_forward(z, conditioner):
+    """IAF sampling x = z e^alpha(z) + mu(z): one pass. Returns (x, log|det dx/dz|)."""
+    return sequential_inverse(conditioner, affine_autoregressive, z)
+''',
+        "IAF sample right but in d passes": '''
+def iaf_forward(z, conditioner):
+    """IAF sampling x = z e^alpha(z) + mu(z): one pass. Returns (x, log|det dx/dz|)."""
+    x = torch.zeros_like(z)
+    for i in range(z.shape[1]):  # one coordinate at a time
+        shift, log_scale = conditioner(z)
+        x[:, i] = z[:, i] * torch.exp(log_scale[:, i]) + shift[:, i]
+    return x, log_scale.sum(dim=-1)
+''',
+    },
+    "iaf_inverse": {
+        "MAF vs IAF direction, IAF density in one pass (that is the MAF's inverse)": '''
+def iaf_inverse(x, conditioner):
+    """IAF density direction z = (x - mu(z)) e^-alpha(z): d passes. Returns (z, log|det dz/dx|)."""
+    shift, log_scale = conditioner(x)
+    return affine_autoregressive_inverse(x, shift, log_scale)
+''',
+    },
+    "quiz_02_q2": {
+        "orthogonal Jacobian": '''
+answer_q2 = "C"
+''',
+    },
+    "quiz_02_maf_sample_passes": {
+        "one pass per sample": '''
+answer_maf_sample_passes = 64 * 1000
+''',
+        "MAF sampling in one pass": '''
+answer_maf_sample_passes = 1
+''',
+    },
+}

@@ -94,12 +94,13 @@ def _forward_mistakes() -> list[Mistake]:
         return _forward_with(ref, kw, logdet=(1 - m) * log_s)
 
     def log_s_as_scale(ref: Any, kw: Mapping[str, Tensor]) -> Any:
-        z, m, log_s, t = _parts(kw, "z")
-        return _forward_with(ref, kw, x=m * z + (1 - m) * (z * log_s + t))
+        # the key's coupling with the scale given directly, handed log s as the scale
+        x, _ = ref.coupling_forward_scale(kw["z"], kw["mask"], kw["log_s"], kw["t"])
+        return _forward_with(ref, kw, x=x)
 
     def shift_everywhere(ref: Any, kw: Mapping[str, Tensor]) -> Any:
-        z, m, log_s, t = _parts(kw, "z")
-        return _forward_with(ref, kw, x=z * torch.exp((1 - m) * log_s) + t)
+        _, m, _, t = _parts(kw, "z")
+        return _forward_with(ref, kw, x=ref.coupling_forward(**kw)[0] + m * t)
 
     return [
         Mistake("wrong mask half (the kept half transformed)",
@@ -127,16 +128,17 @@ def _inverse_mistakes() -> list[Mistake]:
         return _inverse_with(ref, kw, logdet=-ref.coupling_inverse(**kw)[1])
 
     def divide_by_log_s(ref: Any, kw: Mapping[str, Tensor]) -> Any:
-        x, m, log_s, t = _parts(kw, "x")
-        return _inverse_with(ref, kw, z=m * x + (1 - m) * (x - t) / log_s)
+        # the key's inverse with the scale given directly, handed log s as the scale
+        z, _ = ref.coupling_inverse_scale(kw["x"], kw["mask"], kw["log_s"], kw["t"])
+        return _inverse_with(ref, kw, z=z)
 
     def unscale_then_unshift(ref: Any, kw: Mapping[str, Tensor]) -> Any:
-        x, m, log_s, t = _parts(kw, "x")
-        return _inverse_with(ref, kw, z=m * x + (1 - m) * (x * torch.exp(-log_s) - t))
+        _, m, _, t = _parts(kw, "x")
+        unscaled, _ = ref.coupling_inverse(**{**kw, "t": torch.zeros_like(kw["t"])})
+        return _inverse_with(ref, kw, z=unscaled - (1 - m) * t)
 
     def scale_again(ref: Any, kw: Mapping[str, Tensor]) -> Any:
-        x, m, log_s, t = _parts(kw, "x")
-        return _inverse_with(ref, kw, z=m * x + (1 - m) * (x - t) * torch.exp(log_s))
+        return _inverse_with(ref, kw, z=ref.coupling_inverse(**{**kw, "log_s": -kw["log_s"]})[0])
 
     return [
         Mistake("forward log-det returned by the inverse (sign / direction)",
@@ -255,7 +257,7 @@ def _layer_protocol(cls: Any, mask: Tensor, clamp: float | None, net: nn.Module,
 
 
 def _layer_with(ref: Any, kw: Mapping[str, Any], *, sees_all: bool = False, flip: bool = False,
-                clamp: Callable[[Tensor, float], Tensor] | None = None, raw: bool = False,
+                clamp: Callable[[Tensor, float], Tensor] | None = None,
                 swapped: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The layer's outputs built from the answer key's functions, with one classic mistake switched on."""
     mask, net, bound = kw["mask"], kw["net"], kw["clamp"]
@@ -265,7 +267,7 @@ def _layer_with(ref: Any, kw: Mapping[str, Any], *, sees_all: bool = False, flip
         log_s, t = net(v if sees_all else mask * v).chunk(2, dim=1)
         if swapped:
             log_s, t = t, log_s
-        return (log_s if raw or bound is None else squash(log_s, bound)), t
+        return (log_s if bound is None else squash(log_s, bound)), t
 
     m = 1 - mask if flip else mask
     x, logdet = ref.coupling_forward(kw["z"], m, *conditioner(kw["z"]))
@@ -281,7 +283,7 @@ LAYER_MISTAKES = [
     Mistake("unbounded scale (no soft clamp)",
             "pass the network's log s through soft_clamp(log_s, self.clamp) before exponentiating: an unbounded "
             "log s overflows exp (inf, then NaN losses) and the inverse divides by a vanishing scale",
-            lambda ref, kw: _layer_with(ref, kw, raw=True)),
+            lambda ref, kw: _layer_protocol(ref.AffineCoupling, **{**kw, "clamp": None})),
     Mistake("conditioner sees the transformed half",
             "feed the network mask ⊙ z, the kept half only: if log s and t depend on z_b the Jacobian is no longer "
             "triangular, Σ log s is not its log-det, and the inverse cannot recompute (log s, t) from x_a = z_a",
@@ -302,11 +304,6 @@ LAYER_MISTAKES = [
 # --- soft clamp and masks -----------------------------------------------------------------------------------
 
 
-def _mask_rows(d: int, n_layers: int, first_kept: int) -> Tensor:
-    i = torch.arange(d)
-    return torch.stack([((i + k + first_kept) % 2 == 0).float() for k in range(n_layers)])
-
-
 MASK_CASES = [
     Case("d = 2, 3 layers", lambda: {"d": 2, "n_layers": 3}),
     Case("d = 5, 4 layers", lambda: {"d": 5, "n_layers": 4}),
@@ -316,7 +313,7 @@ MASK_CASES = [
 
 
 def _same_mask(ref: Any, kw: Mapping[str, int]) -> Tensor:
-    return _mask_rows(kw["d"], 1, 0).expand(kw["n_layers"], kw["d"])
+    return ref.alternating_masks(kw["d"], 1).expand(kw["n_layers"], kw["d"])
 
 
 def _first_half_then_second(ref: Any, kw: Mapping[str, int]) -> Tensor:
@@ -344,9 +341,10 @@ CHECKS = [
             Case("batch of 4 in 4-D, mask (1, 0, 1, 0), per-sample s of both signs",
                  lambda: {"z": randn(4, 4, seed=80), "mask": tensor([1.0, 0.0, 1.0, 0.0]),
                           "s": 2.0 * randn(4, 4, seed=81), "t": randn(4, 4, seed=82)}),
-            Case("s = 0 on a KEPT coordinate only (ignored), negative s on the transformed one",
-                 lambda: {"z": randn(3, 2, seed=83), "mask": tensor([1.0, 0.0]), "s": tensor([0.0, -0.5]),
-                          "t": tensor([7.0, 0.25])}),
+            # per-sample signs: log(s) without abs is NaN in the negative sample only, 0·log|0| in every sample
+            Case("s = 0 on a KEPT coordinate only (ignored), per-sample s of both signs on the transformed one",
+                 lambda: {"z": randn(3, 2, seed=83), "mask": tensor([1.0, 0.0]),
+                          "s": tensor([[0.0, -0.5], [0.0, 2.0], [0.0, 0.3]]), "t": tensor([7.0, 0.25])}),
         ],
         mistakes=_scale_mistakes(),
         outputs=("x", "log-det"),
@@ -404,7 +402,7 @@ CHECKS = [
                     _same_mask),
             Mistake("masks start with the odd coordinates",
                     "layer 0 keeps the EVEN coordinates (mask 1 where i is even): (1, 0, 1, …)",
-                    lambda ref, kw: _mask_rows(kw["d"], kw["n_layers"], 1)),
+                    lambda ref, kw: 1 - ref.alternating_masks(kw["d"], kw["n_layers"])),
             Mistake("first half / second half instead of alternating coordinates",
                     "this function's masks alternate coordinate by coordinate: layer k keeps i when i + k is even "
                     "(swapping halves is a valid RealNVP too, but it is a different function)",

@@ -207,3 +207,147 @@ STUDENTS = [
         "expect_message": "per data point, not per dimension",
     },
 ]
+
+# --- every hint proven: one mistaken answer cell per named mistake (tests/test_hints_proven.py) ----------------
+
+_SCALE_LOGDET_ALL = '''
+def coupling_forward_scale(z, mask, s, t):
+    """x = m*z + (1-m)*(s*z + t); returns (x, sum of log|s| over the transformed coordinates)."""
+    if bool(((mask == 0) & (s == 0)).any()):
+        raise ValueError("s must be nonzero on every transformed coordinate")
+    x = mask * z + (1 - mask) * (s * z + t)
+    log_abs_s = torch.log(torch.abs(s))  # every coordinate, the kept ones too
+    return x, log_abs_s.expand_as(z).reshape(z.shape[0], -1).sum(dim=1)
+'''
+
+_SCALE_ZERO_TIMES_LOG_ZERO = '''
+def coupling_forward_scale(z, mask, s, t):
+    """x = m*z + (1-m)*(s*z + t); returns (x, sum of log|s| over the transformed coordinates)."""
+    if bool(((mask == 0) & (s == 0)).any()):
+        raise ValueError("s must be nonzero on every transformed coordinate")
+    x = mask * z + (1 - mask) * (s * z + t)
+    log_abs_s = (1 - mask) * torch.log(torch.abs(s))  # 0 * log|0| = 0 * (-inf) = nan on a kept zero
+    return x, log_abs_s.expand_as(z).reshape(z.shape[0], -1).sum(dim=1)
+'''
+
+MISTAKEN = {
+    "coupling_forward": {
+        "wrong mask half (the kept half transformed)": FORWARD_WRONG_HALF,
+        "log-det summed over the kept half too": FORWARD_LOGDET_ALL,
+        "log-det not summed over the coordinates": FORWARD_NOT_SUMMED,
+        "log s used as the scale": _FORWARD.format(body='''\
+    x = mask * z + (1 - mask) * (z * log_s + t)  # s and log s confused
+    return x, ((1 - mask) * log_s).expand_as(z).reshape(z.shape[0], -1).sum(dim=1)'''),
+        "shift added to the kept half too": _FORWARD.format(body='''\
+    log_s = (1 - mask) * log_s
+    x = z * torch.exp(log_s) + t  # t is not masked
+    return x, log_s.expand_as(z).reshape(z.shape[0], -1).sum(dim=1)'''),
+    },
+    "coupling_inverse": {
+        "forward log-det returned by the inverse (sign / direction)": INVERSE_SIGN,
+        "divides by log s instead of multiplying by exp(−log s)": INVERSE_DIVIDES_BY_LOG_S,
+        "shift removed after unscaling": _INVERSE.format(body='''\
+    log_s = (1 - mask) * log_s
+    z = x * torch.exp(-log_s) - (1 - mask) * t  # unscaled first, then unshifted
+    return z, -log_s.expand_as(x).reshape(x.shape[0], -1).sum(dim=1)'''),
+        "scaled by exp(+log s) again": _INVERSE.format(body='''\
+    log_s = (1 - mask) * log_s
+    z = (x - (1 - mask) * t) * torch.exp(log_s)  # multiplies by the scale instead of dividing
+    return z, -log_s.expand_as(x).reshape(x.shape[0], -1).sum(dim=1)'''),
+        "wrong mask half (the kept half transformed)": _INVERSE.format(body='''\
+    log_s = mask * log_s  # undoes the KEPT half
+    z = (x - mask * t) * torch.exp(-log_s)
+    return z, -log_s.expand_as(x).reshape(x.shape[0], -1).sum(dim=1)'''),
+    },
+    "coupling_forward_scale": {
+        "log without abs": SCALE_LOG_WITHOUT_ABS,
+        "0 · log 0 = NaN on a kept coordinate": _SCALE_ZERO_TIMES_LOG_ZERO,
+        "log-det summed over the kept half too": _SCALE_LOGDET_ALL,
+    },
+    "coupling_forward_scale_rejects_zero": {
+        "s = 0 accepted": SCALE_ACCEPTS_ZERO,
+    },
+    "soft_clamp": {
+        "hard clamp": SOFT_CLAMP_HARD,
+        "b·tanh(log s) (missing the division by b)": '''
+def soft_clamp(log_s, bound):
+    """bound * tanh(log_s / bound)."""
+    return bound * torch.tanh(log_s)
+''',
+        "tanh(log s / b) (missing the factor b)": '''
+def soft_clamp(log_s, bound):
+    """bound * tanh(log_s / bound)."""
+    return torch.tanh(log_s / bound)
+''',
+    },
+    "alternating_masks": {
+        "same mask in every layer": MASKS_SAME,
+        "masks start with the odd coordinates": '''
+def alternating_masks(d, n_layers):
+    """Masks of shape (n_layers, d): layer k keeps coordinate i (mask 1) when i + k is even."""
+    i = torch.arange(d)
+    return torch.stack([((i + k) % 2 == 1).to(torch.get_default_dtype()) for k in range(n_layers)])
+''',
+        "first half / second half instead of alternating coordinates": '''
+def alternating_masks(d, n_layers):
+    """Masks of shape (n_layers, d)."""
+    first = (torch.arange(d) < d // 2).to(torch.get_default_dtype())  # the first half, then the second
+    return torch.stack([first if k % 2 == 0 else 1 - first for k in range(n_layers)])
+''',
+    },
+    "AffineCoupling": {
+        "unbounded scale (no soft clamp)": LAYER_UNCLAMPED,
+        "conditioner sees the transformed half": LAYER_SEES_ALL,
+        "wrong mask half (the kept half transformed)": '''
+class AffineCoupling(nn.Module):
+    """RealNVP affine coupling layer, base -> data."""
+
+    def __init__(self, mask, hidden=64, clamp=2.0, *, net=None):
+        super().__init__()
+        self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.get_default_dtype()))
+        d = self.mask.numel()
+        self.net = mlp_conditioner(d, hidden, 2 * d) if net is None else net
+        self.clamp = clamp
+
+    def conditioner(self, z):
+        log_s, t = self.net(self.mask * z).chunk(2, dim=1)
+        if self.clamp is not None:
+            log_s = soft_clamp(log_s, self.clamp)
+        return log_s, t
+
+    def forward(self, z):
+        # the layer should move the half the network did not read: 1 - mask (wrong: mask 1 is the KEPT half)
+        return coupling_forward(z, 1 - self.mask, *self.conditioner(z))
+
+    def inverse(self, x):
+        return coupling_inverse(x, 1 - self.mask, *self.conditioner(x))
+''',
+        "(log s, t) read in the wrong order": _LAYER.format(conditioner='''\
+        t, log_s = self.net(self.mask * z).chunk(2, dim=1)  # shift first
+        if self.clamp is not None:
+            log_s = soft_clamp(log_s, self.clamp)
+        return log_s, t'''),
+        "hard clamp instead of the soft clamp": _LAYER.format(conditioner='''\
+        log_s, t = self.net(self.mask * z).chunk(2, dim=1)
+        if self.clamp is not None:
+            log_s = torch.clamp(log_s, -self.clamp, self.clamp)
+        return log_s, t'''),
+    },
+    "quiz_03_q3": {
+        "any real scale": 'answer_q3 = "A"\n',
+        "s ≡ 1 (NICE)": 'answer_q3 = "D"\n',
+    },
+    "quiz_03_nice": {
+        "volume-preserving taken to mean Gaussian (the seeds' claim)": 'answer_nice = "B"\n',
+        "NICE called non-volume-preserving": 'answer_nice = "C"\n',
+    },
+    "quiz_03_nice_peak": {
+        "the 1-D peak": "answer_nice_peak = 1 / math.sqrt(2 * math.pi)\n",
+        "a log-density": "answer_nice_peak = -math.log(2 * math.pi)\n",
+    },
+    "quiz_03_nats_per_dim": {
+        "per data point, not per dimension": "answer_nats_per_dim = -2.36\n",
+        "multiplied by d": "answer_nats_per_dim = -2.36 * 2\n",
+        "sign dropped": "answer_nats_per_dim = 2.36 / 2\n",
+    },
+}

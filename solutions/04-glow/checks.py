@@ -55,29 +55,34 @@ ACTNORM_INIT_CASES = [
 ]
 
 
-def _stats(x: Tensor, dims: tuple[int, ...] = (0, 2, 3), correction: int = 0) -> tuple[Tensor, Tensor]:
-    return x.mean(dims), x.std(dims, correction=correction)
+def _std(x: Tensor, dims: tuple[int, ...] = (0, 2, 3), correction: int = 0) -> Tensor:
+    return x.std(dims, correction=correction)
+
+
+def _with_key_bias(ref: Any, x: Tensor, log_scale: Tensor) -> tuple[Tensor, Tensor]:
+    """The key's bias (the mean, right in every mistake below) with a mistaken log-scale."""
+    return ref.actnorm_init(x)[0], log_scale
 
 
 ACTNORM_INIT_MISTAKES = [
     Mistake("Bessel-corrected standard deviation",
             "ActNorm's initial scale is the population standard deviation (divide by N, not N − 1): "
             "x.std(dims, unbiased=False), so that z has variance exactly 1 on the initialisation batch",
-            lambda ref, kw: (_stats(kw["x"])[0], torch.log(_stats(kw["x"], correction=1)[1].clamp_min(1e-6)))),
+            lambda ref, kw: _with_key_bias(ref, kw["x"], torch.log(_std(kw["x"], correction=1).clamp_min(1e-6)))),
     Mistake("statistics per pixel instead of per channel",
             "ActNorm has ONE bias and ONE scale per channel, shared by all pixels: average over the batch AND "
             "the pixels, dims (0, 2, 3), to get tensors of shape (C,)",
             lambda ref, kw: (kw["x"].mean(0), torch.log(kw["x"].std(0, correction=0).clamp_min(1e-6)))),
     Mistake("scale instead of log-scale",
             "return log σ (the layer stores the LOG-scale, x = z·exp(log_scale) + bias), not σ itself",
-            lambda ref, kw: (_stats(kw["x"])[0], _stats(kw["x"])[1].clamp_min(1e-6))),
+            lambda ref, kw: _with_key_bias(ref, kw["x"], ref.actnorm_init(kw["x"])[1].exp())),
     Mistake("log-variance instead of log-standard-deviation",
             "the scale is the standard deviation σ, so log_scale = log σ = ½·log σ², not log σ²",
-            lambda ref, kw: (_stats(kw["x"])[0], torch.log(kw["x"].var((0, 2, 3), correction=0)))),
+            lambda ref, kw: _with_key_bias(ref, kw["x"], torch.log(kw["x"].var((0, 2, 3), correction=0)))),
     Mistake("no floor for a channel without spread",
             "a channel that is constant in the batch has σ = 0 and log 0 = −inf: floor σ at 1e-6 "
             "(σ.clamp_min(1e-6)) before the log",
-            lambda ref, kw: (_stats(kw["x"])[0], torch.log(_stats(kw["x"])[1]))),
+            lambda ref, kw: _with_key_bias(ref, kw["x"], torch.log(_std(kw["x"])))),
 ]
 
 
@@ -118,33 +123,22 @@ ACTNORM_OUTPUTS = ("forward(z) before any data (must be the identity: no initial
                    "inverse(x_new) in a fresh layer after load_state_dict (must keep the loaded parameters)")
 
 
-def _actnorm_simulated(ref: Any, kw: Mapping[str, Any], *, pixels: bool = True, reinit_on_load: bool = False,
-                       init_every_call: bool = False) -> tuple[Tensor, ...]:
-    """The protocol's outputs, computed from :func:`actnorm_init`, with one classic mistake switched on."""
-    init = ref.actnorm_init
-
-    def count(v: Tensor) -> int:
-        return v.shape[2] * v.shape[3] if pixels else 1
-
-    def inverse(v: Tensor, b: Tensor, ls: Tensor) -> tuple[Tensor, Tensor]:
-        z = (v - b.reshape(1, -1, 1, 1)) * torch.exp(-ls).reshape(1, -1, 1, 1)
-        return z, (-count(v) * ls.sum()).expand(v.shape[0])
-
-    def forward(v: Tensor, b: Tensor, ls: Tensor) -> tuple[Tensor, Tensor]:
-        x = v * torch.exp(ls).reshape(1, -1, 1, 1) + b.reshape(1, -1, 1, 1)
-        return x, (count(v) * ls.sum()).expand(v.shape[0])
-
-    z, x_init, x, x_new = kw["z"], kw["x_init"], kw["x"], kw["x_new"]
-    b, ls = init(x_init)
-    z_init, ld_init = inverse(x_init, b, ls)
-    if init_every_call:
-        b, ls = init(x)
-    z_x, ld_x = inverse(x, b, ls)
-    x_z, ld_z = forward(z, b, ls)
-    if reinit_on_load or init_every_call:
-        b, ls = init(x_new)
-    z_new, _ = inverse(x_new, b, ls)
-    return z, z_init, ld_init, z_x, ld_x, x_z, ld_z, z_new
+def _actnorm_mistaken(ref: Any, kw: Mapping[str, Any], *, pixels: bool = True, reinit_on_load: bool = False,
+                      init_every_call: bool = False) -> tuple[Tensor, ...]:
+    """The protocol's outputs from the key's :class:`ActNorm`, with one classic mistake switched on."""
+    channels, z, x, x_new = kw["channels"], kw["z"], kw["x"], kw["x_new"]
+    with torch.no_grad():
+        out = list(_actnorm_protocol(ref.ActNorm, **kw))
+        if init_every_call:  # every inverse call initialises on its own batch; sampling uses the last one's
+            layer = ref.ActNorm(channels).double()
+            out[3:5] = layer.inverse(x)
+            out[5:7] = layer(z)
+        if reinit_on_load or init_every_call:  # the fresh layer initialises again on x_new
+            out[7] = ref.ActNorm(channels).double().inverse(x_new)[0]
+        if not pixels:  # the log-dets counted once instead of at each of the h·w pixels
+            for i in (2, 4, 6):
+                out[i] = out[i] / (x.shape[2] * x.shape[3])
+    return tuple(out)
 
 
 ACTNORM_MISTAKES = [
@@ -152,15 +146,15 @@ ACTNORM_MISTAKES = [
             "the flag `initialized` must be a registered BUFFER (self.register_buffer('initialized', "
             "torch.tensor(False))): a plain Python attribute is not saved in state_dict, so a fresh layer that "
             "loads trained parameters initialises again on its first batch and overwrites them (nflows #4)",
-            lambda ref, kw: _actnorm_simulated(ref, kw, reinit_on_load=True)),
+            lambda ref, kw: _actnorm_mistaken(ref, kw, reinit_on_load=True)),
     Mistake("ActNorm initialised on every call",
             "the data-dependent initialisation runs ONCE, on the first data batch; afterwards bias and "
             "log_scale are ordinary parameters — set the flag after initialising and check it",
-            lambda ref, kw: _actnorm_simulated(ref, kw, init_every_call=True)),
+            lambda ref, kw: _actnorm_mistaken(ref, kw, init_every_call=True)),
     Mistake("missing h·w factor",
             "the same per-channel scale acts at every one of the h·w pixels, so the log-det is "
             "h·w·Σ_c log_scale_c, not Σ_c log_scale_c",
-            lambda ref, kw: _actnorm_simulated(ref, kw, pixels=False)),
+            lambda ref, kw: _actnorm_mistaken(ref, kw, pixels=False)),
 ]
 
 
@@ -183,22 +177,18 @@ CONV_LOGDET_CASES = [
 ]
 
 
-def _slogdet(W: Tensor) -> Tensor:  # noqa: N803
-    return torch.linalg.slogdet(W).logabsdet
-
-
 CONV_LOGDET_MISTAKES = [
     Mistake("missing h·w factor",
             "the same W acts on the channel vector of EVERY pixel: the Jacobian is block-diagonal with h·w "
             "copies of W, so log|det| = h·w·log|det W| — counting it once is off by the factor h·w",
-            lambda ref, kw: _slogdet(kw["W"])),
+            lambda ref, kw: ref.conv1x1_logdet(kw["W"], 1, 1)),
     Mistake("log of det without abs",
             "det W may be negative (W can reflect): the volume factor is |det W|, so use slogdet's logabsdet "
             "— log(det W) is NaN when det W < 0",
             lambda ref, kw: kw["h"] * kw["w"] * torch.log(torch.linalg.det(kw["W"]))),
     Mistake("counted once per channel as well (h·w·C)",
             "log|det W| already covers all C channels of a pixel: multiply by the number of pixels h·w only",
-            lambda ref, kw: kw["h"] * kw["w"] * kw["W"].shape[0] * _slogdet(kw["W"])),
+            lambda ref, kw: kw["W"].shape[0] * ref.conv1x1_logdet(kw["W"], kw["h"], kw["w"])),
 ]
 
 _PRACTICE_4 = tensor([2.0, 0.5, 0.8])
@@ -215,26 +205,24 @@ LU_LOGDET_MISTAKES = [
     Mistake("missing h·w factor",
             "Σ log|U_ii| is log|det W| for ONE pixel; the 1×1 convolution applies W at all h·w pixels: "
             "multiply by h·w",
-            lambda ref, kw: kw["log_abs_diag_u"].sum()),
+            lambda ref, kw: ref.lu_logdet(kw["log_abs_diag_u"], 1, 1)),
     Mistake("mean instead of sum over the diagonal",
             "det U is the PRODUCT of the diagonal, so its log is the SUM of log|U_ii|, not their mean",
-            lambda ref, kw: kw["h"] * kw["w"] * kw["log_abs_diag_u"].mean()),
+            lambda ref, kw: ref.lu_logdet(kw["log_abs_diag_u"], kw["h"], kw["w"]) / kw["log_abs_diag_u"].numel()),
     Mistake("log taken twice",
             "the argument already holds log|U_ii|: sum it, do not take its log again",
             lambda ref, kw: kw["h"] * kw["w"] * torch.log(kw["log_abs_diag_u"].abs()).sum()),
 ]
 
-_PRACTICE_4_FORWARD = 32 * 32 * math.log(2.0 * 0.5 * 0.8)
-
 PRACTICE_4_MISTAKES = [
     Mistake("missing h·w factor",
             "log|det W| = log 2 + log 0.5 + log 0.8 ≈ −0.2231 is the log-det at ONE pixel; the image has "
-            "32·32 = 1024 pixels", lambda ref, kw: math.log(0.8)),
+            "32·32 = 1024 pixels", lambda ref, kw: ref.practice_4_logdet_forward / 1024),
     Mistake("h instead of h·w", "the image has h·w = 32·32 = 1024 pixels, not 32",
-            lambda ref, kw: 32 * math.log(0.8)),
+            lambda ref, kw: ref.practice_4_logdet_forward / 32),
     Mistake("counted once per channel as well (h·w·C)",
             "log|det W| already covers the 3 channels: multiply by h·w = 1024 only",
-            lambda ref, kw: 3 * _PRACTICE_4_FORWARD),
+            lambda ref, kw: 3 * ref.practice_4_logdet_forward),
 ]
 
 
@@ -303,73 +291,83 @@ def _lu_protocol(cls: Any, channels: int, state: Mapping[str, Tensor], z: Tensor
     return x_out, logdet, z_out, logdet_inverse, _DENSE if calls[0] else _NO_DENSE
 
 
-def _lu_factors(kw: Mapping[str, Any], *, l_diagonal: bool = False, u_diagonal: bool = False,
-                signs: bool = True) -> tuple[Tensor, Tensor, Tensor]:
-    s = kw["state"]
-    c = kw["channels"]
-    eye = torch.eye(c, dtype=_F64)
-    L = torch.tril(s["lower"], 0 if l_diagonal else -1) + eye  # noqa: N806
-    diag = (s["sign_s"] if signs else 1.0) * torch.exp(s["log_abs_s"])
-    U = torch.triu(s["upper"], 0 if u_diagonal else 1) + torch.diag(diag)  # noqa: N806
-    return s["P"], L, U
+def _key_lu(ref: Any, kw: Mapping[str, Any]) -> Any:
+    """The key's LU layer with the case's factors loaded."""
+    layer = ref.LUInvertible1x1Conv(kw["channels"]).to(_F64)
+    layer.load_state_dict(dict(kw["state"]))
+    return layer
 
 
-def _apply(W: Tensor, v: Tensor) -> Tensor:  # noqa: N803
-    return torch.einsum("ij,bjhw->bihw", W, v)
+def _key_dense(ref: Any, W: Tensor) -> Any:  # noqa: N803 - the paper's name
+    """The key's dense 1×1 convolution with the weight ``W``: ``forward`` applies W, ``inverse`` W⁻¹."""
+    layer = ref.Invertible1x1Conv(W.shape[0]).to(_F64)
+    with torch.no_grad():
+        layer.weight.copy_(W)
+    return layer
 
 
-def _lu_simulated(kw: Mapping[str, Any], *, W: Tensor | None = None, pixels: bool = True,  # noqa: N803
-                  inverse_matrix: Callable[[Tensor], Tensor] = torch.linalg.inv, swap: bool = False,
-                  dense: bool = False) -> tuple[Any, ...]:
-    """The protocol's outputs for the weight ``W`` (default: the right one), with one mistake switched on."""
-    if W is None:
-        P, L, U = _lu_factors(kw)  # noqa: N806
-        W = P @ L @ U  # noqa: N806
+def _lu_mistaken(ref: Any, kw: Mapping[str, Any], *, pixels: bool = True, swap: bool = False,
+                 transpose_inverse: bool = False) -> tuple[Any, ...]:
+    """The protocol's outputs from the key's LU layer, with one classic mistake switched on."""
     z, x = kw["z"], kw["x"]
-    hw_z = z.shape[2] * z.shape[3] if pixels else 1
-    hw_x = x.shape[2] * x.shape[3] if pixels else 1
-    log_det_w = kw["state"]["log_abs_s"].sum() if not dense else torch.linalg.slogdet(W).logabsdet
-    forward_w, inverse_w = (inverse_matrix(W), W) if swap else (W, inverse_matrix(W))
-    sign = -1.0 if swap else 1.0
-    return (_apply(forward_w, z), (sign * hw_z * log_det_w).expand(z.shape[0]),
-            _apply(inverse_w, x), (-sign * hw_x * log_det_w).expand(x.shape[0]),
-            _DENSE if dense else _NO_DENSE)
+    with torch.no_grad():
+        layer = _key_lu(ref, kw)
+        x_out, logdet = layer.inverse(z) if swap else layer(z)
+        z_out, logdet_inverse = layer(x) if swap else layer.inverse(x)
+        if transpose_inverse:
+            z_out = _key_dense(ref, layer.weight().T)(x)[0]
+        if not pixels:  # Σ log|s_i| counted once instead of at each of the h·w pixels
+            once = ref.lu_logdet(layer.log_abs_s, 1, 1)
+            logdet, logdet_inverse = once.expand(z.shape[0]), -once.expand(x.shape[0])
+    return x_out, logdet, z_out, logdet_inverse, _NO_DENSE
 
 
-def _with_factors(kw: Mapping[str, Any], **which: bool) -> tuple[Any, ...]:
-    P, L, U = _lu_factors(kw, **which)  # noqa: N806
-    return _lu_simulated(kw, W=P @ L @ U)
+def _with_factors(ref: Any, kw: Mapping[str, Any], *, l_diagonal: bool = False, u_diagonal: bool = False,
+                  signs: bool = True) -> tuple[Any, ...]:
+    """The key's log-dets, but W built from mistaken factors (the key's factors plus the mistake's change)."""
+    z, x = kw["z"], kw["x"]
+    with torch.no_grad():
+        layer = _key_lu(ref, kw)
+        P, L, U = layer.factors()  # noqa: N806
+        if l_diagonal:  # the diagonal of `lower` kept: L's diagonal is 1 + lower_ii
+            L = L + torch.diag(torch.diagonal(layer.lower))  # noqa: N806
+        if u_diagonal:  # the diagonal of `upper` added to sign_s·exp(log_abs_s)
+            U = U + torch.diag(torch.diagonal(layer.upper))  # noqa: N806
+        if not signs:  # U_ii = exp(log_abs_s_i), the fixed signs dropped
+            U = U + torch.diag(torch.diagonal(U).abs() - torch.diagonal(U))  # noqa: N806
+        dense = _key_dense(ref, P @ L @ U)
+        return dense(z)[0], layer(z)[1], dense.inverse(x)[0], layer.inverse(x)[1], _NO_DENSE
 
 
 LU_MISTAKES = [
     Mistake("dense slogdet for W",
             "the point of W = PLU is that log|det W| = Σ log|U_ii| = Σ log|s_i| costs O(C): calling slogdet/det "
             "on W costs O(C³) and, in float32 for an ill-conditioned W, loses accuracy that h·w then multiplies",
-            lambda ref, kw: _lu_simulated(kw, dense=True)),
+            lambda ref, kw: (*_lu_protocol(ref.LUInvertible1x1Conv, **kw)[:4], _DENSE)),
     Mistake("missing h·w factor",
             "Σ log|s_i| is log|det W| at one pixel; the layer applies W at all h·w pixels: "
             "log-det = h·w·Σ log|s_i|",
-            lambda ref, kw: _lu_simulated(kw, pixels=False)),
+            lambda ref, kw: _lu_mistaken(ref, kw, pixels=False)),
     Mistake("forward applies W⁻¹ (direction swapped)",
             "forward is base→data and applies W itself, x = W z, with log-det +h·w·Σ log|s|; the inverse "
             "applies W⁻¹ (normflows' Invertible1x1Conv.forward applies W⁻¹ — a name that lies)",
-            lambda ref, kw: _lu_simulated(kw, swap=True)),
+            lambda ref, kw: _lu_mistaken(ref, kw, swap=True)),
     Mistake("inverse applies Wᵀ",
             "W starts as a rotation, where W⁻¹ = Wᵀ, but training moves it away: undo W with W⁻¹ = U⁻¹L⁻¹Pᵀ "
             "(triangular solves), not with its transpose",
-            lambda ref, kw: _lu_simulated(kw, inverse_matrix=lambda m: m.T)),
+            lambda ref, kw: _lu_mistaken(ref, kw, transpose_inverse=True)),
     Mistake("L's diagonal not fixed at 1",
             "L is UNIT lower-triangular: take the strictly lower part, torch.tril(lower, -1), and add the "
             "identity — otherwise det L ≠ 1 and Σ log|s_i| is no longer log|det W|",
-            lambda ref, kw: _with_factors(kw, l_diagonal=True)),
+            lambda ref, kw: _with_factors(ref, kw, l_diagonal=True)),
     Mistake("U's diagonal taken from `upper`",
             "U's strictly upper part comes from torch.triu(upper, 1); its diagonal is sign_s·exp(log_abs_s), "
             "which keeps every U_ii away from 0",
-            lambda ref, kw: _with_factors(kw, u_diagonal=True)),
+            lambda ref, kw: _with_factors(ref, kw, u_diagonal=True)),
     Mistake("sign of U_ii ignored",
             "U_ii = sign_s_i·exp(log_abs_s_i): without the fixed signs, W is a different matrix (its log|det| is "
             "the same, its action is not)",
-            lambda ref, kw: _with_factors(kw, signs=False)),
+            lambda ref, kw: _with_factors(ref, kw, signs=False)),
 ]
 
 
@@ -395,24 +393,26 @@ UNSQUEEZE_CASES = [
 ]
 
 
-def _blocks(x: Tensor, order: tuple[int, ...]) -> Tensor:
-    """Space-to-depth with the six axes (b, c, i, j, h, w) permuted into ``order`` before merging."""
-    b, c, h, w = x.shape
-    blocks = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)  # (b, c, i, j, h', w')
-    return blocks.permute(*order).reshape(b, 4 * c, h // 2, w // 2)
+def _channel_order(c: int, order: str) -> list[int]:
+    """For each channel ``4c + 2i + j`` of the key's :func:`squeeze` (block position ``(i, j)`` of channel
+    ``c``), the channel where a mistaken ordering puts it: ``"j-major"`` 4c + 2j + i, ``"subpixel-major"``
+    (2i + j)·C + c."""
+    where = {"j-major": lambda ch, i, j: 4 * ch + 2 * j + i, "subpixel-major": lambda ch, i, j: (2 * i + j) * c + ch}
+    return [where[order](ch, i, j) for ch in range(c) for i in range(2) for j in range(2)]
 
 
-def _unblocks(x: Tensor, order: tuple[int, ...]) -> Tensor:
-    """The inverse of :func:`_blocks` with the same ``order``."""
-    b, c4, h, w = x.shape
-    c = c4 // 4
-    shape = [(b, c, 2, 2, h, w)[k] for k in order]
-    blocks = x.reshape(shape).permute(*[order.index(k) for k in range(6)])  # back to (b, c, i, j, h', w')
-    return blocks.permute(0, 1, 4, 2, 5, 3).reshape(b, c, 2 * h, 2 * w)
+def _squeezed_as(ref: Any, x: Tensor, order: str) -> Tensor:
+    """The key's squeeze of ``x`` with its channels laid out in the mistaken ``order``."""
+    s = ref.squeeze(x)
+    out = torch.empty_like(s)
+    out[:, _channel_order(x.shape[1], order)] = s
+    return out
 
 
-_J_MAJOR = (0, 1, 3, 2, 4, 5)  # 4c + 2j + i
-_SUBPIXEL_MAJOR = (0, 2, 3, 1, 4, 5)  # (2i + j)·C + c
+def _unsqueezed_as(ref: Any, s: Tensor, order: str) -> Tensor:
+    """The key's unsqueeze of ``s`` read as if its channels were laid out in the mistaken ``order``."""
+    return ref.unsqueeze(s[:, _channel_order(s.shape[1] // 4, order)])
+
 
 SQUEEZE_MISTAKES = [
     Mistake("plain reshape instead of 2×2 blocks",
@@ -422,11 +422,11 @@ SQUEEZE_MISTAKES = [
             lambda ref, kw: kw["x"].reshape(kw["x"].shape[0], -1, kw["x"].shape[2] // 2, kw["x"].shape[3] // 2)),
     Mistake("column offset before row offset (4c + 2j + i)",
             "within a block, the row offset i comes first: out[b, 4c + 2i + j, h, w] = x[b, c, 2h + i, 2w + j]",
-            lambda ref, kw: _blocks(kw["x"], _J_MAJOR)),
+            lambda ref, kw: _squeezed_as(ref, kw["x"], "j-major")),
     Mistake("block position before channel ((2i + j)·C + c)",
             "the four pixels of one channel's block stay together: channel c becomes channels 4c … 4c + 3, "
             "out[b, 4c + 2i + j, h, w] = x[b, c, 2h + i, 2w + j]",
-            lambda ref, kw: _blocks(kw["x"], _SUBPIXEL_MAJOR)),
+            lambda ref, kw: _squeezed_as(ref, kw["x"], "subpixel-major")),
 ]
 
 UNSQUEEZE_MISTAKES = [
@@ -436,11 +436,11 @@ UNSQUEEZE_MISTAKES = [
             lambda ref, kw: kw["x"].reshape(kw["x"].shape[0], -1, kw["x"].shape[2] * 2, kw["x"].shape[3] * 2)),
     Mistake("column offset before row offset (4c + 2j + i)",
             "undo squeeze's ordering exactly: x[b, c, 2h + i, 2w + j] = s[b, 4c + 2i + j, h, w]",
-            lambda ref, kw: _unblocks(kw["x"], _J_MAJOR)),
+            lambda ref, kw: _unsqueezed_as(ref, kw["x"], "j-major")),
     Mistake("block position before channel ((2i + j)·C + c)",
             "channels 4c … 4c + 3 are the four pixels of channel c's block: x[b, c, 2h + i, 2w + j] = "
             "s[b, 4c + 2i + j, h, w]",
-            lambda ref, kw: _unblocks(kw["x"], _SUBPIXEL_MAJOR)),
+            lambda ref, kw: _unsqueezed_as(ref, kw["x"], "subpixel-major")),
 ]
 
 
@@ -525,38 +525,52 @@ def _factor_out_protocol(cls: Any, inner: nn.Module, channels: int, z: Tensor, x
     return _two_way_protocol(cls(inner, channels), z, x)
 
 
-def _factor_out_simulated(kw: Mapping[str, Any], *, second_half: bool = False, forward_in_inverse: bool = False,
-                          no_logdet: bool = False) -> tuple[Tensor, ...]:
-    inner, c = kw["inner"], kw["channels"]
-    sizes = [c - c // 2, c // 2] if second_half else [c // 2, c - c // 2]
+class _Altered(nn.Module):
+    """``inner`` with its inverse replaced by its forward, or with its log-dets dropped (a mistake's inner)."""
 
-    def run(v: Tensor, direction: Callable[[Tensor], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-        head, tail = v.split(sizes, dim=1)
-        if second_half:  # inner moves the first C − C//2 channels, the last C//2 leave
-            moved, logdet = direction(head)
-            out = torch.cat([moved, tail], dim=1)
-        else:
-            moved, logdet = direction(tail)
-            out = torch.cat([head, moved], dim=1)
-        return out, (torch.zeros_like(logdet) if no_logdet else logdet)
+    def __init__(self, inner: nn.Module, *, forward_in_inverse: bool = False, no_logdet: bool = False) -> None:
+        super().__init__()
+        self.inner, self.forward_in_inverse, self.no_logdet = inner, forward_in_inverse, no_logdet
 
-    x_out, logdet = run(kw["z"], inner.forward)
-    z_out, logdet_inverse = run(kw["x"], inner.forward if forward_in_inverse else inner.inverse)
-    return x_out, logdet, z_out, logdet_inverse
+    def _out(self, out: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        return (out[0], torch.zeros_like(out[1])) if self.no_logdet else out
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self._out(self.inner(z))
+
+    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self._out(self.inner(x) if self.forward_in_inverse else self.inner.inverse(x))
+
+
+def _factor_out_mistaken(ref: Any, kw: Mapping[str, Any], *, second_half: bool = False,
+                         **altered: bool) -> tuple[Tensor, ...]:
+    """The protocol's outputs from the key's :class:`FactorOut`, with one classic mistake switched on."""
+    inner, c = _Altered(kw["inner"], **altered), kw["channels"]
+    layer = ref.FactorOut(inner, c)
+    if not second_half:
+        return _two_way_protocol(layer, kw["z"], kw["x"])
+    # the last C//2 channels leave, inner moves the first C − C//2: rotate them to where the key expects them
+    kept = c - c // 2
+
+    def run(direction: Callable[[Tensor], tuple[Tensor, Tensor]], v: Tensor) -> tuple[Tensor, Tensor]:
+        out, logdet = direction(torch.roll(v, -kept, dims=1))
+        return torch.roll(out, kept, dims=1), logdet
+
+    return (*run(layer.forward, kw["z"]), *run(layer.inverse, kw["x"]))
 
 
 FACTOR_OUT_MISTAKES = [
     Mistake("the second half factored out",
             "the FIRST C//2 channels leave the flow (they go straight to the Gaussian); `inner` transforms the "
             "remaining C − C//2 channels: z_out, z_rest = z.split([C//2, C − C//2], dim=1)",
-            lambda ref, kw: _factor_out_simulated(kw, second_half=True)),
+            lambda ref, kw: _factor_out_mistaken(ref, kw, second_half=True)),
     Mistake("inner's forward used in the inverse",
             "the data→base pass undoes inner: call inner.inverse on the kept channels, and return its log-det",
-            lambda ref, kw: _factor_out_simulated(kw, forward_in_inverse=True)),
+            lambda ref, kw: _factor_out_mistaken(ref, kw, forward_in_inverse=True)),
     Mistake("inner's log-det dropped",
             "the factored-out channels contribute log-det 0, but the channels that go on are transformed by "
             "inner: return inner's log-det",
-            lambda ref, kw: _factor_out_simulated(kw, no_logdet=True)),
+            lambda ref, kw: _factor_out_mistaken(ref, kw, no_logdet=True)),
 ]
 
 

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import torch
-import torch.nn.functional as F
 from flowcourse_lessons.lesson_03.key import soft_clamp
 from torch import Tensor, nn
 
+from flowcourse import glow_blocks
 from flowcourse.base import Flow, FlowSequence, check_batch
+from flowcourse.glow_blocks import Sigmoid, conv_conditioner
 
 __all__ = [
     "actnorm_init",
@@ -362,64 +364,21 @@ class Unsqueeze(Flow):
 
 # ------------------------------------------------------------------------------------------------ coupling
 
-def conv_conditioner(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
-    """Glow's coupling network: 3×3 conv, ReLU, 1×1 conv, ReLU, 3×3 conv (last one zero: identity start)."""
-    net = nn.Sequential(
-        nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-        nn.Conv2d(hidden, out_channels, 3, padding=1),
-    )
-    nn.init.zeros_(net[-1].weight)
-    nn.init.zeros_(net[-1].bias)
-    return net
+class ChannelCoupling(glow_blocks.ChannelCoupling):
+    r""":class:`flowcourse.glow_blocks.ChannelCoupling` with its log-scale soft-clamped at ``clamp``.
 
-
-class ChannelCoupling(Flow):
-    r"""Affine coupling of channel halves, base→data: :math:`x_a = z_a`, :math:`x_b = z_b\odot e^{\log s}+t`.
-
-    :math:`z = (z_a, z_b)` splits the channels (first :math:`\lceil C/2\rceil`, the rest) with
-    ``torch.split``/``torch.cat`` — views, no index gathering — and :math:`(\log s, t) = \mathrm{NN}(z_a)`
-    comes from a convolutional network that only ever sees the kept channels. The log-scale is
-    soft-clamped, :math:`b\tanh(\log s/b)`. It is :class:`~flowcourse_lessons.lesson_03.key.AffineCoupling`
-    with a channel mask, written without the mask so the network does half the work. Log-det
-    :math:`\sum_{c,i,j}\log s` forward, its negative inverse. The 1×1 convolution before it decides which
+    :math:`x_a = z_a`, :math:`x_b = z_b\odot e^{\log s}+t` on channel halves, with the log-scale
+    :math:`b\tanh(\log s/b)` (:func:`~flowcourse_lessons.lesson_03.key.soft_clamp`, bound ``clamp``; ``None``
+    leaves it unbounded). It is :class:`~flowcourse_lessons.lesson_03.key.AffineCoupling` with a channel mask,
+    written without the mask so the network does half the work. The 1×1 convolution before it decides which
     mixtures of channels land in each half.
-
-    References: Kingma & Dhariwal (2018), *Glow*, §3.3; Dinh et al. (2017), *Real NVP*.
     """
 
     def __init__(self, channels: int, hidden: int = 64, clamp: float | None = 2.0, *,
                  net: nn.Module | None = None) -> None:
-        super().__init__()
-        if channels < 2:
-            raise ValueError(f"a channel coupling needs at least 2 channels, got {channels}")
-        self.channels = channels
-        self.split_sizes = [(channels + 1) // 2, channels // 2]
-        self.net = net if net is not None else conv_conditioner(self.split_sizes[0], hidden,
-                                                                 2 * self.split_sizes[1])
+        super().__init__(channels, hidden, net=net,
+                         log_scale_map=None if clamp is None else partial(soft_clamp, bound=clamp))
         self.clamp = clamp
-
-    def _conditioner(self, z_a: Tensor) -> tuple[Tensor, Tensor]:
-        log_s, t = self.net(z_a).chunk(2, dim=1)
-        if self.clamp is not None:
-            log_s = soft_clamp(log_s, self.clamp)
-        return log_s, t
-
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """Base→data: return ``(x, Σ log s)``."""
-        _check_image(z, self.channels, "z")
-        z_a, z_b = z.split(self.split_sizes, dim=1)
-        log_s, t = self._conditioner(z_a)
-        x_b = z_b * torch.exp(log_s) + t
-        return torch.cat([z_a, x_b], dim=1), log_s.flatten(1).sum(1)
-
-    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Data→base: return ``(z, -Σ log s)``."""
-        _check_image(x, self.channels, "x")
-        x_a, x_b = x.split(self.split_sizes, dim=1)
-        log_s, t = self._conditioner(x_a)
-        z_b = (x_b - t) * torch.exp(-log_s)
-        return torch.cat([x_a, z_b], dim=1), -log_s.flatten(1).sum(1)
 
 
 # ------------------------------------------------------------------------------------------- multi-scale
@@ -508,58 +467,6 @@ def Glow(shape: Sequence[int], levels: int, steps: int, hidden: int = 64,
     layers += [glow_step(4 * c, hidden, clamp) for _ in range(steps)]
     layers.append(Unsqueeze())
     return FlowSequence(*layers)
-
-
-# ------------------------------------------------------------------------------------- data preprocessing
-
-class Sigmoid(Flow):
-    r"""RealNVP's logit preprocessing, written base→data: ``forward`` squashes :math:`\mathbb{R}` onto the data range.
-
-    .. math::
-        x = \frac{\sigma(z) - \alpha}{1 - 2\alpha}, \qquad
-        \log\left|\det\frac{\partial x}{\partial z}\right|
-        = \sum_i \bigl[\log\sigma(z_i) + \log\sigma(-z_i) - \log(1 - 2\alpha)\bigr],
-
-    elementwise, with :math:`\log\sigma` computed by ``logsigmoid`` (never :math:`\log(1+e^{x})`, which
-    overflows). ``inverse`` is the logit transform of dequantised pixels :math:`x \in [0, 1)`:
-    :math:`z = \operatorname{logit}(\alpha + (1-2\alpha)x)`, with log-det
-    :math:`\sum_i [\log(1-2\alpha) - \log y_i - \log(1 - y_i)]`, :math:`y = \alpha + (1-2\alpha)x`.
-    Bounded data have no Gaussian-like tails; mapping them to :math:`\mathbb{R}` first spares the flow
-    from learning hard edges, and :math:`\alpha` keeps the logit away from :math:`\pm\infty` at 0 and 1.
-    Put it last in a :class:`FlowSequence` so that it is the first map on the data→base pass. ``inverse``
-    raises ``ValueError`` for an ``x`` outside :math:`(-\alpha, 1-\alpha)/(1-2\alpha)`.
-
-    References: Dinh, Sohl-Dickstein & Bengio (2017), *Density estimation using Real NVP*, §4.1.
-
-    >>> layer = Sigmoid(alpha=0.05)
-    >>> layer.inverse(torch.tensor([[0.5, 0.0]]))[0]
-    tensor([[ 0.0000, -2.9444]])
-    """
-
-    def __init__(self, alpha: float = 0.01) -> None:
-        super().__init__()
-        if not 0 <= alpha < 0.5:
-            raise ValueError(f"alpha must lie in [0, 0.5), got {alpha}")
-        self.alpha = alpha
-
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """Base→data: ``((σ(z) - α)/(1 - 2α), Σ log σ(z) + log σ(-z) - log(1 - 2α))``."""
-        check_batch(z, name="z")
-        x = (torch.sigmoid(z) - self.alpha) / (1 - 2 * self.alpha)
-        log_j = F.logsigmoid(z) + F.logsigmoid(-z) - math.log(1 - 2 * self.alpha)
-        return x, log_j.flatten(1).sum(1)
-
-    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Data→base: ``(logit(α + (1 - 2α)x), Σ log(1 - 2α) - log y - log(1 - y))``."""
-        check_batch(x, name="x")
-        y = self.alpha + (1 - 2 * self.alpha) * x
-        if bool(((y <= 0) | (y >= 1)).any()):
-            lo, hi = -self.alpha / (1 - 2 * self.alpha), (1 - self.alpha) / (1 - 2 * self.alpha)
-            raise ValueError(f"x must lie in ({lo:.4g}, {hi:.4g}) for alpha={self.alpha}, "
-                             f"got values in [{float(x.min()):.4g}, {float(x.max()):.4g}]")
-        log_y, log_1my = torch.log(y), torch.log1p(-y)
-        log_j = math.log(1 - 2 * self.alpha) - log_y - log_1my
-        return log_y - log_1my, log_j.flatten(1).sum(1)
 
 
 # Answers to the lesson's questions: each constant is named after the check that grades it.

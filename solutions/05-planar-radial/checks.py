@@ -66,11 +66,12 @@ PLANAR_FORWARD_CASES = [
 # --- planar: mistakes ---------------------------------------------------------------------------------------
 
 
-def _pre(kw: Mapping[str, Tensor], bias: bool = True) -> Tensor:
-    return kw["z"] @ kw["w"] + (kw["b"] if bias else 0.0)
+def _pre(kw: Mapping[str, Tensor]) -> Tensor:
+    return kw["z"] @ kw["w"] + kw["b"]
 
 
 def _logdet_with(kw: Mapping[str, Tensor], dh: Tensor, keep_abs: bool = True) -> Tensor:
+    """The lemma's log|1 + h'·wᵀu| with a wrong h' (or without the abs): the mistaken part itself."""
     bracket = 1 + dh * (kw["w"] @ kw["u"])
     return torch.log(bracket.abs() if keep_abs else bracket)
 
@@ -92,7 +93,7 @@ PLANAR_LOGDET_MISTAKES = [
             lambda ref, kw: _logdet_with(kw, _sech2(_pre(kw)), keep_abs=False)),
     Mistake("bias left out of h'",
             "h' is evaluated at the same pre-activation as h: a = wᵀz + b, bias included",
-            lambda ref, kw: _logdet_with(kw, _sech2(_pre(kw, bias=False)))),
+            lambda ref, kw: ref.planar_logdet(**dict(kw, b=torch.zeros_like(kw["b"])))),
 ]
 
 
@@ -143,28 +144,38 @@ U_HAT_CASES = [
 ]
 
 
-def _u_hat_with(kw: Mapping[str, Tensor], m: Tensor, norm: Tensor | None = None) -> Tensor:
-    u, w = kw["u"], kw["w"]
-    wu = w @ u
-    return u + (m - wu) * w / (w @ w if norm is None else norm)
+def _u_hat_moved(ref: KeyRef, kw: Mapping[str, Tensor], dm: Tensor | float) -> Tensor:
+    """û with m(wᵀu) off by ``dm``: the key's û moved by dm·w/‖w‖² (then wᵀû = m(wᵀu) + dm)."""
+    w = kw["w"]
+    return ref.planar_u_hat(kw["u"], w) + dm * w / (w @ w)
+
+
+def _u_hat_norm_not_squared(ref: KeyRef, u: Tensor, w: Tensor) -> Tensor:
+    """û with ‖w‖ where ‖w‖² belongs: u + (m - wᵀu)·w/‖w‖ = u + ‖w‖·(û - u), from the key's û."""
+    return u + torch.linalg.vector_norm(w) * (ref.planar_u_hat(u, w) - u)
+
+
+def _log1p_exp_minus_softplus(a: Tensor) -> Tensor:
+    """log(1 + e^a) - softplus(a): rounding-level where e^a is finite, inf where it overflows."""
+    return torch.log(1 + torch.exp(a)) - F.softplus(a)
 
 
 U_HAT_MISTAKES = [
     Mistake("‖w‖ instead of ‖w‖²",
             "û = u + (m(wᵀu) - wᵀu)·w/‖w‖²: with the squared norm wᵀû = m(wᵀu) > -1; with ‖w‖ it is not, and "
             "the layer can still fold (the bug fixed in pyro PR #2192)",
-            lambda ref, kw: _u_hat_with(kw, -1 + F.softplus(kw["w"] @ kw["u"]), norm=kw["w"].norm())),
+            lambda ref, kw: _u_hat_norm_not_squared(ref, kw["u"], kw["w"])),
     Mistake("log(1 + exp(·)) instead of softplus",
             "log(1 + exp(a)) overflows to inf for large a (a > 88 in float32, a > 709 in float64) and û becomes "
             "inf/NaN; torch.nn.functional.softplus computes the same function without overflow",
-            lambda ref, kw: _u_hat_with(kw, -1 + torch.log(1 + torch.exp(kw["w"] @ kw["u"])))),
+            lambda ref, kw: _u_hat_moved(ref, kw, _log1p_exp_minus_softplus(kw["w"] @ kw["u"]))),
     Mistake("û not applied (u returned unchanged)",
             "û must move u along w until wᵀû = m(wᵀu) = -1 + softplus(wᵀu)",
             lambda ref, kw: kw["u"].clone()),
     Mistake("m(a) without the -1",
             "m(a) = -1 + softplus(a) ranges over (-1, ∞), exactly the allowed values of wᵀû; softplus alone "
             "needlessly forbids wᵀû ∈ (-1, 0]",
-            lambda ref, kw: _u_hat_with(kw, F.softplus(kw["w"] @ kw["u"]))),
+            lambda ref, kw: _u_hat_moved(ref, kw, 1.0)),
 ]
 
 # --- the Planar class ----------------------------------------------------------------------------------------
@@ -209,16 +220,21 @@ def _with_bias_vector(ref: KeyRef, kw: Mapping[str, Any]) -> tuple[Tensor, Tenso
     return x, logdet, 3 * kw["d"]
 
 
-def _layer_with(kw: Mapping[str, Any], *, dh: str = "sech2", keep_abs: bool = True,
-                u_hat_norm: bool = False) -> tuple[Tensor, Tensor, int]:
-    """The layer with one classic slip in its log-det or its û, for the Planar check's mistakes."""
-    u, w = kw["u"], kw["w"]
-    if kw["reparameterize"]:
-        u = _u_hat_with(kw, -1 + F.softplus(w @ u), norm=w.norm() if u_hat_norm else None)
-    a = kw["z"] @ w + kw["b"]
-    x = kw["z"] + torch.tanh(a)[:, None] * u
-    slope = torch.tanh(a) if dh == "tanh" else _sech2(a)
-    return x, _logdet_with({"u": u, "w": w}, slope, keep_abs=keep_abs), 2 * kw["d"] + 1
+def _layer_logdet_with(ref: KeyRef, kw: Mapping[str, Any], *, tanh: bool = False,
+                       keep_abs: bool = True) -> tuple[Tensor, Tensor, int]:
+    """The key's layer (x, parameter count) with a slip in its log-det: h' = tanh, or no abs."""
+    x, _, count = _planar_protocol(ref.Planar, **kw)
+    u = ref.planar_u_hat(kw["u"], kw["w"]) if kw["reparameterize"] else kw["u"]
+    a = kw["z"] @ kw["w"] + kw["b"]
+    return x, _logdet_with({"u": u, "w": kw["w"]}, torch.tanh(a) if tanh else _sech2(a), keep_abs), count
+
+
+def _layer_u_hat_norm_not_squared(ref: KeyRef, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor, int]:
+    """The key's raw-u layer applied to û computed with ‖w‖ instead of ‖w‖² (when reparameterize)."""
+    if not kw["reparameterize"]:
+        return _planar_protocol(ref.Planar, **kw)
+    u = _u_hat_norm_not_squared(ref, kw["u"], kw["w"])
+    return _planar_protocol(ref.Planar, **dict(kw, reparameterize=False, u=u))
 
 
 PLANAR_CLASS_MISTAKES = [
@@ -232,13 +248,13 @@ PLANAR_CLASS_MISTAKES = [
             _with_bias_vector),
     Mistake("tanh instead of its derivative (in the log-det)",
             "the Jacobian is I + h'(wᵀz + b)·u wᵀ, so the log-det needs h' = 1 - tanh², not tanh itself",
-            lambda ref, kw: _layer_with(kw, dh="tanh")),
+            lambda ref, kw: _layer_logdet_with(ref, kw, tanh=True)),
     Mistake("log without abs (in the log-det)",
             "with a raw u the bracket 1 + h'·wᵀu can be negative; log|det| needs the absolute value",
-            lambda ref, kw: _layer_with(kw, keep_abs=False)),
+            lambda ref, kw: _layer_logdet_with(ref, kw, keep_abs=False)),
     Mistake("‖w‖ instead of ‖w‖² (in û)",
             "û = u + (m(wᵀu) - wᵀu)·w/‖w‖², with the squared norm, so that wᵀû = m(wᵀu) > -1",
-            lambda ref, kw: _layer_with(kw, u_hat_norm=True)),
+            _layer_u_hat_norm_not_squared),
 ]
 
 # --- radial ----------------------------------------------------------------------------------------------------
@@ -273,10 +289,9 @@ def _radial_inverse_centre() -> dict[str, Tensor]:
     return {"x": x, "z0": z0, "alpha": tensor(0.8), "beta": tensor(-0.6)}
 
 
-def _radial_logdet_formula(z: Tensor, z0: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
-    """(d - 1)·log(1 + βh) + log(1 + βαh²) without the answer key's validation (wrong inputs give NaN)."""
-    h = 1 / (alpha + (z - z0).norm(dim=1))
-    return (z.shape[1] - 1) * torch.log1p(beta * h) + torch.log1p(beta * alpha * h**2)
+def _radial_logdet_at_origin(ref: KeyRef, kw: Mapping[str, Tensor]) -> Tensor:
+    """The key's radial log-det with z0 = 0: distances measured from the origin."""
+    return ref.radial_logdet(kw["z"], torch.zeros_like(kw["z0"]), kw["alpha"], kw["beta"])
 
 
 def _h(kw: Mapping[str, Tensor], name: str = "z", centre: bool = True) -> Tensor:
@@ -306,14 +321,14 @@ RADIAL_LOGDET_MISTAKES = [
             lambda ref, kw: _radial_logdet_with(kw, tangential=kw["z"].shape[1] - 1, radial="none")),
     Mistake("distance measured from the origin",
             "r = ‖z - z0‖: the layer is centred at z0, not at 0",
-            lambda ref, kw: _radial_logdet_formula(kw["z"], 0 * kw["z0"], kw["alpha"], kw["beta"])),
+            _radial_logdet_at_origin),
 ]
 
 RADIAL_FORWARD_MISTAKES = [
     Mistake("distance measured from the origin",
             "r = ‖z - z0‖ and the shift is along z - z0: the layer is centred at z0, not at 0",
             lambda ref, kw: (kw["z"] + (kw["beta"] * _h(kw, centre=False))[:, None] * (kw["z"] - kw["z0"]),
-                             _radial_logdet_formula(kw["z"], 0 * kw["z0"], kw["alpha"], kw["beta"]))),
+                             ref.radial_logdet(**kw))),
     Mistake("shift along z instead of z - z0",
             "the radial layer moves points along the ray from z0: x = z + βh(r)·(z - z0)",
             lambda ref, kw: (kw["z"] + (kw["beta"] * _h(kw))[:, None] * kw["z"], ref.radial_logdet(**kw))),
@@ -324,24 +339,30 @@ RADIAL_FORWARD_MISTAKES = [
 ]
 
 
-def _negative_root(kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-    x, z0, alpha, beta = kw["x"], kw["z0"], kw["alpha"], kw["beta"]
-    rho = (x - z0).norm(dim=1)
-    c = alpha + beta - rho
-    r = 0.5 * (-c - torch.sqrt(c**2 + 4 * alpha * rho))
-    return r, z0 + (x - z0) / (1 + beta / (alpha + r))[:, None]
+def _negative_root(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """The negative root r₋ of r² + (α + β - ρ)r - αρ = 0 and the z it gives, from the key's inverse.
+
+    The roots' product is -αρ, so r₋ = -αρ/r₊ with r₊ = ‖z - z0‖ of the key's z; and on either root
+    ρ = r·(1 + βh(r)), so z₋ = z0 + (x - z0)/(1 + βh(r₋)) = z0 + (x - z0)·r₋/ρ = z0 - α(x - z0)/r₊.
+    """
+    x, z0, alpha = kw["x"], kw["z0"], kw["alpha"]
+    z, _ = ref.radial_inverse(**kw)
+    r_pos = torch.linalg.vector_norm(z - z0, dim=1)
+    rho = torch.linalg.vector_norm(x - z0, dim=1)
+    return -alpha * rho / r_pos, z0 - alpha * (x - z0) / r_pos[:, None]
 
 
 def _inverse_other_root(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-    r, z = _negative_root(kw)
+    _, z = _negative_root(ref, kw)
+    return z, -ref.radial_logdet(z, kw["z0"], kw["alpha"], kw["beta"])
+
+
+def _inverse_other_root_in_logdet(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """The negative root, and the log-det's h = 1/(α + r) taken at that negative r as well."""
+    r, z = _negative_root(ref, kw)
     h = 1 / (kw["alpha"] + r)
     d = z.shape[1]
     return z, -((d - 1) * torch.log1p(kw["beta"] * h) + torch.log1p(kw["beta"] * kw["alpha"] * h**2))
-
-
-def _inverse_other_root_logdet_at_z(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-    _, z = _negative_root(kw)
-    return z, -_radial_logdet_formula(z, kw["z0"], kw["alpha"], kw["beta"])
 
 
 def _inverse_logdet_at_x(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -350,9 +371,9 @@ def _inverse_logdet_at_x(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor,
 
 
 def _inverse_by_subtraction(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-    x, z0 = kw["x"], kw["z0"]
-    z = x - (kw["beta"] * _h(kw, name="x"))[:, None] * (x - z0)
-    return z, -ref.radial_logdet(x, z0, kw["alpha"], kw["beta"])
+    """z = x - (f(x) - x): the shift βh(ρ)(x - z0) that the key's layer gives at x, subtracted."""
+    x, z0, alpha, beta = kw["x"], kw["z0"], kw["alpha"], kw["beta"]
+    return 2 * x - ref.radial_forward(x, z0, alpha, beta)[0], -ref.radial_logdet(x, z0, alpha, beta)
 
 
 def _inverse_scalar_jacobian(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -366,10 +387,10 @@ RADIAL_INVERSE_MISTAKES = [
             "a radius is non-negative: of the two roots of r² + (α + β - ρ)r - αρ = 0 take the one ≥ 0, "
             "r = ((ρ - α - β) + √((α + β - ρ)² + 4αρ)) / 2",
             _inverse_other_root),
-    Mistake("the negative root of the quadratic",
+    Mistake("the negative root of the quadratic, also in the log-det",
             "a radius is non-negative: of the two roots of r² + (α + β - ρ)r - αρ = 0 take the one ≥ 0, "
-            "r = ((ρ - α - β) + √((α + β - ρ)² + 4αρ)) / 2",
-            _inverse_other_root_logdet_at_z),
+            "r = ((ρ - α - β) + √((α + β - ρ)² + 4αρ)) / 2; the log-det's h = 1/(α + r) then uses that r",
+            _inverse_other_root_in_logdet),
     Mistake("log-det of the inverse evaluated at x",
             "log|det ∂z/∂x| = -log|det ∂f/∂z| evaluated at z = f⁻¹(x) (with h = 1/(α + r), r = ‖z - z0‖), not at x",
             _inverse_logdet_at_x),
@@ -382,6 +403,18 @@ RADIAL_INVERSE_MISTAKES = [
             "(d - 1)·log(1 + βh) + log(1 + βαh²) at z",
             _inverse_scalar_jacobian),
 ]
+
+def _worked_w_dot_u_hat(ref: KeyRef) -> Tensor:
+    """wᵀû = m(1) ≈ 0.3133 for worked example 3, by the key's û."""
+    ex = _worked_example_3()
+    return ex["w"] @ ref.planar_u_hat(ex["u"], ex["w"])
+
+
+def _worked_u_hat_norm_not_squared(ref: KeyRef, kw: Mapping[str, Any]) -> float:
+    """Worked example 3's log-det by the key, with û computed with ‖w‖ instead of ‖w‖²."""
+    ex = _worked_example_3()
+    return float(ref.planar_logdet(**dict(ex, u=_u_hat_norm_not_squared(ref, ex["u"], ex["w"])))[0])
+
 
 CHECKS = [
     Check("planar_logdet", cases=PLANAR_CASES, mistakes=PLANAR_LOGDET_MISTAKES),
@@ -406,13 +439,10 @@ CHECKS = [
                       lambda ref, kw: ref.worked_05_logdet_raw_u),
               Mistake("tanh instead of its derivative",
                       "the log-det needs h'(-0.5) = sech²(-0.5) ≈ 0.7864, not tanh(-0.5)",
-                      lambda ref, kw: float(torch.log1p(torch.tanh(tensor(-0.5)) * (-1 + F.softplus(tensor(1.0)))))),
+                      lambda ref, kw: float(torch.log1p(torch.tanh(tensor(-0.5)) * _worked_w_dot_u_hat(ref)))),
               Mistake("‖w‖ instead of ‖w‖²",
                       "û = u + (m(wᵀu) - wᵀu)·w/‖w‖², with the squared norm",
-                      lambda ref, kw: float(ref.planar_logdet(
-                          **dict(_worked_example_3(), u=_u_hat_with(
-                              {"u": tensor([1.0, 0.0]), "w": tensor([1.0, 2.0])},
-                              -1 + F.softplus(tensor(1.0)), norm=tensor([1.0, 2.0]).norm())))[0])),
+                      _worked_u_hat_norm_not_squared),
           ]),
     Check("Planar", cases=PLANAR_CLASS_CASES, mistakes=PLANAR_CLASS_MISTAKES,
           protocol=_planar_protocol, outputs=("x", "log-det", "number of trainable parameters")),

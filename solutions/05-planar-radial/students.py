@@ -136,3 +136,277 @@ STUDENTS = [{'id': 'l05-tanh-not-derivative',
                                 '    return z, -radial_logdet(z, z0, alpha, beta)'},
   'expect_message': 'the negative root of the quadratic',
   'expect_points': {'test-radial-inverse': 0.0}}]
+
+# Every named mistake of checks.py, made by a student's answer cell (tests/test_hints_proven.py judges each on
+# top of the solution notebook, so later answers that call the mistaken one inherit it).
+MISTAKEN = {
+    "planar_logdet": {
+        "tanh instead of its derivative": '''
+def planar_logdet(z, u, w, b):
+    a = z @ w + b
+    return torch.log(torch.abs(1 + torch.tanh(a) * (w @ u)))
+''',
+        "derivative of tanh without the square": '''
+def planar_logdet(z, u, w, b):
+    a = z @ w + b
+    dh = 1 - torch.tanh(a)             # h'(a)
+    return torch.log(torch.abs(1 + dh * (w @ u)))
+''',
+        "log without abs": '''
+def planar_logdet(z, u, w, b):
+    dh = 1 - torch.tanh(z @ w + b) ** 2
+    return torch.log(1 + dh * (w @ u))
+''',
+        "bias left out of h'": '''
+def planar_logdet(z, u, w, b):
+    dh = 1 - torch.tanh(z @ w) ** 2    # derivative of tanh(w.z)
+    return torch.log(torch.abs(1 + dh * (w @ u)))
+''',
+    },
+    "planar_forward": {
+        "u·h broadcast along the wrong axis": '''
+def planar_forward(z, u, w, b):
+    h = torch.tanh(z @ w + b)
+    return z + u * h, planar_logdet(z, u, w, b)
+''',
+        "points moved along w instead of u": '''
+def planar_forward(z, u, w, b):
+    h = torch.tanh(z @ w + b)
+    return z + h[:, None] * w, planar_logdet(z, u, w, b)
+''',
+        "tanh instead of its derivative (in the log-det)": '''
+def planar_forward(z, u, w, b):
+    h = torch.tanh(z @ w + b)
+    x = z + h[:, None] * u
+    logdet = torch.log(torch.abs(1 + h * (w @ u)))   # det(I + h u w^T) = 1 + h w.u
+    return x, logdet
+''',
+        "log without abs (in the log-det)": '''
+def planar_forward(z, u, w, b):
+    h = torch.tanh(z @ w + b)
+    x = z + h[:, None] * u
+    logdet = torch.log(1 + (1 - h ** 2) * (w @ u))
+    return x, logdet
+''',
+    },
+    "worked_05_logdet_raw_u": {
+        "û where the raw u was asked": '''
+logdet_raw_u = float(planar_logdet(z_ex, planar_u_hat(u_ex, w_ex), w_ex, b_ex))
+''',
+        "tanh instead of its derivative": '''
+a_ex = z_ex @ w_ex + b_ex
+logdet_raw_u = float(torch.log(1 + torch.tanh(a_ex) * (w_ex @ u_ex)))
+''',
+    },
+    "planar_u_hat": {
+        "‖w‖ instead of ‖w‖²": '''
+def planar_u_hat(u, w):
+    wu = w @ u
+    m = -1 + F.softplus(wu)
+    return u + (m - wu) * w / torch.linalg.vector_norm(w)
+''',
+        "log(1 + exp(·)) instead of softplus": '''
+def planar_u_hat(u, w):
+    wu = w @ u
+    m = -1 + torch.log(1 + torch.exp(wu))
+    return u + (m - wu) * w / (w @ w)
+''',
+        "û not applied (u returned unchanged)": '''
+def planar_u_hat(u, w):
+    wu = w @ u
+    if wu >= -1:                       # already invertible: nothing to fix
+        return u
+    m = -1 + F.softplus(wu)
+    return u + (m - wu) * w / (w @ w)
+''',
+        "m(a) without the -1": '''
+def planar_u_hat(u, w):
+    wu = w @ u
+    m = F.softplus(wu)                 # m(wu) > 0 > -1
+    return u + (m - wu) * w / (w @ w)
+''',
+    },
+    "worked_05_logdet_u_hat": {
+        "raw u vs û": '''
+logdet_u_hat = float(planar_logdet(z_ex, u_ex, w_ex, b_ex))
+''',
+        "tanh instead of its derivative": '''
+u_hat_ex = planar_u_hat(u_ex, w_ex)
+logdet_u_hat = float(torch.log(1 + torch.tanh(z_ex @ w_ex + b_ex) * (w_ex @ u_hat_ex)))
+''',
+        "‖w‖ instead of ‖w‖²": '''
+wu_ex = w_ex @ u_ex
+u_hat_ex = u_ex + (-1 + F.softplus(wu_ex) - wu_ex) * w_ex / w_ex.norm()
+logdet_u_hat = float(planar_logdet(z_ex, u_hat_ex, w_ex, b_ex))
+''',
+    },
+    "Planar": {
+        "raw u vs û": '''
+class Planar(nn.Module):
+    def __init__(self, d, reparameterize=True):
+        super().__init__()
+        bound = 1 / math.sqrt(d)
+        self.u = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.w = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.b = nn.Parameter(torch.zeros(()))
+        self.reparameterize = reparameterize
+
+    def forward(self, z):
+        return planar_forward(z, self.u, self.w, self.b)
+''',
+        "bias as a vector": '''
+class Planar(nn.Module):
+    def __init__(self, d, reparameterize=True):
+        super().__init__()
+        bound = 1 / math.sqrt(d)
+        self.u = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.w = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.b = nn.Parameter(torch.zeros(d))          # one bias per coordinate
+        self.reparameterize = reparameterize
+
+    def forward(self, z):
+        u = planar_u_hat(self.u, self.w) if self.reparameterize else self.u
+        h = torch.tanh(z @ self.w[:, None] + self.b)  # (batch, d)
+        x = z + h * u
+        logdet = torch.log(torch.abs(1 + (1 - h ** 2) @ (self.w * u)))
+        return x, logdet
+''',
+        "tanh instead of its derivative (in the log-det)": '''
+class Planar(nn.Module):
+    def __init__(self, d, reparameterize=True):
+        super().__init__()
+        bound = 1 / math.sqrt(d)
+        self.u = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.w = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.b = nn.Parameter(torch.zeros(()))
+        self.reparameterize = reparameterize
+
+    def forward(self, z):
+        u = planar_u_hat(self.u, self.w) if self.reparameterize else self.u
+        h = torch.tanh(z @ self.w + self.b)
+        return z + h[:, None] * u, torch.log(torch.abs(1 + h * (self.w @ u)))
+''',
+        "log without abs (in the log-det)": '''
+class Planar(nn.Module):
+    def __init__(self, d, reparameterize=True):
+        super().__init__()
+        bound = 1 / math.sqrt(d)
+        self.u = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.w = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.b = nn.Parameter(torch.zeros(()))
+        self.reparameterize = reparameterize
+
+    def forward(self, z):
+        u = planar_u_hat(self.u, self.w) if self.reparameterize else self.u
+        h = torch.tanh(z @ self.w + self.b)
+        return z + h[:, None] * u, torch.log(1 + (1 - h ** 2) * (self.w @ u))
+''',
+        "‖w‖ instead of ‖w‖² (in û)": '''
+class Planar(nn.Module):
+    def __init__(self, d, reparameterize=True):
+        super().__init__()
+        bound = 1 / math.sqrt(d)
+        self.u = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.w = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.b = nn.Parameter(torch.zeros(()))
+        self.reparameterize = reparameterize
+
+    def forward(self, z):
+        u = self.u
+        if self.reparameterize:
+            wu = self.w @ self.u
+            u = self.u + (-1 + F.softplus(wu) - wu) * self.w / self.w.norm()
+        return planar_forward(z, u, self.w, self.b)
+''',
+    },
+    "radial_logdet": {
+        "Jacobian taken as (1 + βh)·I": '''
+def radial_logdet(z, z0, alpha, beta):
+    d = z.shape[1]
+    h = 1 / (alpha + torch.linalg.vector_norm(z - z0, dim=1))
+    return d * torch.log1p(beta * h)
+''',
+        "h' = +h² (sign of the derivative)": '''
+def radial_logdet(z, z0, alpha, beta):
+    d = z.shape[1]
+    r = torch.linalg.vector_norm(z - z0, dim=1)
+    h = 1 / (alpha + r)
+    dh = h ** 2                        # derivative of 1/(alpha + r)
+    return (d - 1) * torch.log1p(beta * h) + torch.log1p(beta * h + beta * dh * r)
+''',
+        "radial direction left out": '''
+def radial_logdet(z, z0, alpha, beta):
+    d = z.shape[1]
+    h = 1 / (alpha + torch.linalg.vector_norm(z - z0, dim=1))
+    return (d - 1) * torch.log1p(beta * h)
+''',
+        "distance measured from the origin": '''
+def radial_logdet(z, z0, alpha, beta):
+    d = z.shape[1]
+    h = 1 / (alpha + torch.linalg.vector_norm(z, dim=1))
+    return (d - 1) * torch.log1p(beta * h) + torch.log1p(beta * alpha * h ** 2)
+''',
+    },
+    "radial_forward": {
+        "distance measured from the origin": '''
+def radial_forward(z, z0, alpha, beta):
+    h = 1 / (alpha + torch.linalg.vector_norm(z, dim=1))
+    return z + (beta * h)[:, None] * (z - z0), radial_logdet(z, z0, alpha, beta)
+''',
+        "shift along z instead of z - z0": '''
+def radial_forward(z, z0, alpha, beta):
+    h = 1 / (alpha + torch.linalg.vector_norm(z - z0, dim=1))
+    return z + (beta * h)[:, None] * z, radial_logdet(z, z0, alpha, beta)
+''',
+        "Jacobian taken as (1 + βh)·I (in the log-det)": '''
+def radial_forward(z, z0, alpha, beta):
+    d = z.shape[1]
+    h = 1 / (alpha + torch.linalg.vector_norm(z - z0, dim=1))
+    return z + (beta * h)[:, None] * (z - z0), d * torch.log1p(beta * h)
+''',
+    },
+    "radial_inverse": {
+        "the negative root of the quadratic": '''
+def radial_inverse(x, z0, alpha, beta):
+    rho = torch.linalg.vector_norm(x - z0, dim=1)
+    c = alpha + beta - rho
+    r = 0.5 * (-c - torch.sqrt(c ** 2 + 4 * alpha * rho))
+    z = z0 + (x - z0) / (1 + beta / (alpha + r))[:, None]
+    return z, -radial_logdet(z, z0, alpha, beta)
+''',
+        "the negative root of the quadratic, also in the log-det": '''
+def radial_inverse(x, z0, alpha, beta):
+    d = x.shape[1]
+    rho = torch.linalg.vector_norm(x - z0, dim=1)
+    c = alpha + beta - rho
+    r = 0.5 * (-c - torch.sqrt(c ** 2 + 4 * alpha * rho))
+    h = 1 / (alpha + r)
+    z = z0 + (x - z0) / (1 + beta * h)[:, None]
+    return z, -((d - 1) * torch.log1p(beta * h) + torch.log1p(beta * alpha * h ** 2))
+''',
+        "log-det of the inverse evaluated at x": '''
+def radial_inverse(x, z0, alpha, beta):
+    rho = torch.linalg.vector_norm(x - z0, dim=1)
+    c = alpha + beta - rho
+    r = 0.5 * (torch.sqrt(c ** 2 + 4 * alpha * rho) - c)
+    z = z0 + (x - z0) / (1 + beta / (alpha + r))[:, None]
+    return z, -radial_logdet(x, z0, alpha, beta)
+''',
+        "inverted by subtracting the shift computed at x": '''
+def radial_inverse(x, z0, alpha, beta):
+    h = 1 / (alpha + torch.linalg.vector_norm(x - z0, dim=1))
+    z = x - (beta * h)[:, None] * (x - z0)
+    return z, -radial_logdet(x, z0, alpha, beta)
+''',
+        "Jacobian taken as (1 + βh)·I (in the log-det)": '''
+def radial_inverse(x, z0, alpha, beta):
+    d = x.shape[1]
+    rho = torch.linalg.vector_norm(x - z0, dim=1)
+    c = alpha + beta - rho
+    r = 0.5 * (torch.sqrt(c ** 2 + 4 * alpha * rho) - c)
+    h = 1 / (alpha + r)
+    z = z0 + (x - z0) / (1 + beta * h)[:, None]
+    return z, -d * torch.log1p(beta * h)
+''',
+    },
+}

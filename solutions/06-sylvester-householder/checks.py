@@ -1,11 +1,12 @@
-"""Hidden checks of lesson 06, Sylvester and Householder flows (answer key: ``reference.sylvester``).
+"""Hidden checks of lesson 06, Sylvester and Householder flows (answer key: ``key.py`` beside the notebook).
 
 Every Sylvester case uses parameters of order 1 or larger — never the identity — because a log-det
 checked near the identity cannot fail (pyro's Sylvester log-det was wrong by nats away from its
 initialisation while its test, run at initialisation, passed). The mistakes are the lesson's classic ones:
 I_d vs I_m (A Bᵀ where Bᵀ A belongs), a missing h′, the triangular shortcut on a matrix that is not
 triangular, row/column transposes (pyro's bug), an unnormalised Householder vector, reflections in the
-wrong order, and log(det H) = log(−1).
+wrong order, and log(det H) = log(−1). A mistake's output calls the key (``ref``) for every piece it gets
+right and computes only the piece it changes.
 """
 
 from __future__ import annotations
@@ -29,8 +30,22 @@ def _h_dh(ref: KeyRef, a: Tensor, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor
     return ref.lesson_05.planar_activation(a, *_act(kw))
 
 
-def _batch_logabsdet(M: Tensor) -> Tensor:
-    return torch.linalg.slogdet(M).logabsdet
+def _identity_activation(kw: Mapping[str, Any]) -> dict[str, Any]:
+    """The same inputs with h(a) = a, so h′ = 1 (a leaky ReLU of slope 1): the key's answer without h′."""
+    return {**kw, "activation": "leaky_relu", "negative_slope": 1.0}
+
+
+def _swapped(kw: Mapping[str, Any]) -> dict[str, Any]:
+    """The same inputs with A and B exchanged: the key's answer for a student who swaps them."""
+    return {**kw, "A": kw["B"], "B": kw["A"]}
+
+
+def _small_logdet(factor: Tensor, M: Tensor) -> Tensor:
+    """log|det(I + diag(factor) M)| per row of ``factor`` (batch, m), for the square ``M`` a mistake puts there."""
+    m = factor.shape[1]
+    if tuple(M.shape) != (m, m):
+        raise ValueError("shapes do not fit: this mistake cannot be formed for this case")
+    return torch.linalg.slogdet(torch.eye(m, dtype=M.dtype) + factor.unsqueeze(2) * M).logabsdet
 
 
 def _sylvester_inputs(seed: int, d: int, m: int, batch: int, scale: float = 1.5, z_scale: float = 1.0,
@@ -59,17 +74,16 @@ SYLVESTER_CASES = [
 ]
 
 
-def _sylvester_logdet_with(ref: KeyRef, kw: Mapping[str, Any], *, small: str = "BtA", slope_fn: str = "dh",
-                           swap: bool = False) -> Tensor:
-    """The Sylvester log-det with one piece changed: the building block of this lesson's log-det mistakes."""
-    A, B = (kw["B"], kw["A"]) if swap else (kw["A"], kw["B"])
-    h, dh = _h_dh(ref, kw["z"] @ B + kw["b"], kw)
-    factor = {"dh": dh, "h": h, "one": torch.ones_like(dh)}[slope_fn]
-    M = B.T @ A if small == "BtA" else A @ B.T
-    m = M.shape[0]
-    if m != dh.shape[1]:
-        raise ValueError("shapes do not fit: this mistake cannot be formed for this case")
-    return _batch_logabsdet(torch.eye(m, dtype=M.dtype) + factor.unsqueeze(2) * M)
+def _h_instead_of_dh(ref: KeyRef, kw: Mapping[str, Any]) -> Tensor:
+    """log|det(I_m + diag(h) BᵀA)|: the activation where its derivative belongs."""
+    h, _ = _h_dh(ref, kw["z"] @ kw["B"] + kw["b"], kw)
+    return _small_logdet(h, kw["B"].T @ kw["A"])
+
+
+def _a_bt_logdet(ref: KeyRef, kw: Mapping[str, Any]) -> Tensor:
+    """log|det(I + diag(h′) ABᵀ)|: the d×d product where the m×m one belongs (forms only when m = d)."""
+    _, dh = _h_dh(ref, kw["z"] @ kw["B"] + kw["b"], kw)
+    return _small_logdet(dh, kw["A"] @ kw["B"].T)
 
 
 def _triangular_shortcut(ref: KeyRef, kw: Mapping[str, Any]) -> Tensor:
@@ -83,22 +97,13 @@ def _sylvester_x(fn: Any, **kw: Any) -> Any:
     return out[0] if isinstance(out, (tuple, list)) and len(out) == 2 else out
 
 
-def _sylvester_x_with(ref: KeyRef, kw: Mapping[str, Any], *, swap: bool = False, transpose_out: bool = False) -> Tensor:
-    A, B = (kw["B"], kw["A"]) if swap else (kw["A"], kw["B"])
-    h, _ = _h_dh(ref, kw["z"] @ B + kw["b"], kw)
-    return kw["z"] + h @ (A if transpose_out else A.T)
+def _a_not_transposed(ref: KeyRef, kw: Mapping[str, Any]) -> Tensor:
+    """x = z + h @ A (forms only when m = d) where h @ A.T belongs."""
+    h, _ = _h_dh(ref, kw["z"] @ kw["B"] + kw["b"], kw)
+    return kw["z"] + h @ kw["A"]
 
 
 # --- the triangular (QR) parameterisation -------------------------------------------------------------------
-
-
-def _reflections(vs: Tensor) -> Tensor:
-    """H_1 ⋯ H_K from explicit matrices (spec-side, independent of the answer key)."""
-    d = vs.shape[1]
-    Q = torch.eye(d, dtype=vs.dtype)
-    for v in vs:
-        Q = Q @ (torch.eye(d, dtype=vs.dtype) - 2 * torch.outer(v, v) / (v @ v))
-    return Q
 
 
 def _triangular(m: int, seed: int, diagonal: Tensor) -> Tensor:
@@ -106,9 +111,10 @@ def _triangular(m: int, seed: int, diagonal: Tensor) -> Tensor:
 
 
 def _qr_inputs(seed: int, d: int, m: int, batch: int, *, raw_diagonal: bool = False,
-               householder_q: bool = False, **extra: Any) -> dict[str, Any]:
-    if householder_q:
-        Q = _reflections(randn(d, d, seed=seed))[:, :m]
+               rotation_q: bool = False, **extra: Any) -> dict[str, Any]:
+    if rotation_q:  # exp of a skew-symmetric matrix: a rotation, not a QR factor
+        S = randn(d, d, seed=seed)
+        Q = torch.linalg.matrix_exp(S - S.T)[:, :m]
     else:
         Q = torch.linalg.qr(randn(d, m, seed=seed)).Q
     if raw_diagonal:  # unconstrained diagonals: products below -1, so 1 + h' R~_ii R_ii changes sign
@@ -121,8 +127,8 @@ def _qr_inputs(seed: int, d: int, m: int, batch: int, *, raw_diagonal: bool = Fa
 
 QR_CASES = [
     Case("d = 5, m = 3, batch of 6, tanh-bounded diagonals", lambda: _qr_inputs(700, 5, 3, 6)),
-    Case("d = m = 4, Q a product of four reflections, batch of 5",
-         lambda: _qr_inputs(710, 4, 4, 5, householder_q=True)),
+    Case("d = m = 4, Q = exp(S − Sᵀ) a rotation, batch of 5",
+         lambda: _qr_inputs(710, 4, 4, 5, rotation_q=True)),
     Case("diagonal products R~_ii R_ii below -1 (1 + h'R~_ii R_ii changes sign), d = m = 3",
          lambda: _qr_inputs(720, 3, 3, 6, raw_diagonal=True)),
     Case("batch of 1, d = 6, m = 2, ReLU", lambda: _qr_inputs(730, 6, 2, 1, activation="relu")),
@@ -131,34 +137,35 @@ QR_CASES = [
 ]
 
 
-def _qr_with(ref: KeyRef, kw: Mapping[str, Any], *, pre: str = "right", out: str = "right",
-             slope_fn: str = "dh", absolute: bool = True) -> tuple[Tensor, Tensor]:
-    """The triangular Sylvester layer with one piece changed (the building block of its mistakes)."""
-    z, Q, R, Rt, b = kw["z"], kw["Q"], kw["R"], kw["R_tilde"], kw["b"]
-    if pre == "right":
-        a = z @ Q @ Rt.T + b
-    elif pre == "Rt_not_transposed":
-        a = z @ Q @ Rt + b
-    else:  # the column-form matrix R~Qᵀ used on rows: only forms when m = d
-        a = z @ (Rt @ Q.T) + b
-    h, dh = _h_dh(ref, a, kw)
-    x = z + (h @ (Q @ R).T if out == "right" else h @ (Q @ R))
-    factor = {"dh": dh, "h": h, "one": torch.ones_like(dh)}[slope_fn]
-    inner = 1 + factor * torch.diagonal(Rt) * torch.diagonal(R)
-    return x, torch.log(torch.abs(inner) if absolute else inner).sum(dim=1)
+def _qr_logdet(factor: Tensor, kw: Mapping[str, Any], *, absolute: bool = True) -> Tensor:
+    """Σ_i log|1 + factor_i R̃_ii R_ii| (or log without the abs) for the factor a mistake puts there."""
+    inner = 1 + factor * torch.diagonal(kw["R_tilde"]) * torch.diagonal(kw["R"])
+    return torch.log(torch.abs(inner) if absolute else inner).sum(dim=1)
+
+
+def _qr_h_dh(ref: KeyRef, kw: Mapping[str, Any], pre: str = "right") -> tuple[Tensor, Tensor]:
+    """h and h′ at the pre-activation: right (z @ Q @ R̃ᵀ + b), R̃ not transposed, or the column form R̃Qᵀ."""
+    z, Q, Rt, b = kw["z"], kw["Q"], kw["R_tilde"], kw["b"]
+    a = {"right": lambda: z @ Q @ Rt.T, "Rt_not_transposed": lambda: z @ Q @ Rt,
+         "column_form": lambda: z @ (Rt @ Q.T)}[pre]() + b  # the column form only forms when m = d
+    return _h_dh(ref, a, kw)
+
+
+def _qr_with(ref: KeyRef, kw: Mapping[str, Any], *, pre: str, out: str = "right") -> tuple[Tensor, Tensor]:
+    """The triangular layer with a wrong pre-activation and/or output matrix, its log-det formula kept."""
+    h, dh = _qr_h_dh(ref, kw, pre)
+    QR = kw["Q"] @ kw["R"]
+    return kw["z"] + (h @ QR.T if out == "right" else h @ QR), _qr_logdet(dh, kw)
 
 
 # --- Householder ------------------------------------------------------------------------------------------
 
 
-def _reflect_with(z: Tensor, v: Tensor, *, norm_power: int = 2, factor: float = 2.0) -> Tensor:
-    scale = torch.linalg.vector_norm(v) ** norm_power if norm_power else 1.0
-    return z - factor * (z @ v).unsqueeze(1) * v / scale
-
-
-def _reflect_unit(z: Tensor, v: Tensor, factor: float = 2.0) -> Tensor:
-    v = v / torch.linalg.vector_norm(v)
-    return z - factor * (z @ v).unsqueeze(1) * v
+def _reflect_scaled(ref: KeyRef, kw: Mapping[str, Any], scale: Any) -> Tensor:
+    """z − scale·(z − Hz), with Hz the key's reflection: since z − Hz = 2(vᵀz)v/‖v‖², scale ‖v‖² is the
+    unnormalised z − 2(vᵀz)v, scale ‖v‖ divides by ‖v‖ once, and scale ½ is the projection onto the mirror."""
+    z = kw["z"]
+    return z - scale(torch.linalg.vector_norm(kw["v"])) * (z - ref.householder_reflect(**kw))
 
 
 REFLECT_CASES = [
@@ -214,14 +221,14 @@ CHECKS = [
             Mistake("missing h′",
                     "the Jacobian is I_d + A·diag(h′(Bᵀz + b))·Bᵀ, so the small matrix is I_m + diag(h′)·BᵀA: "
                     "without h′ the log-det is the same for every point",
-                    lambda ref, kw: _sylvester_logdet_with(ref, kw, slope_fn="one")),
+                    lambda ref, kw: ref.sylvester_logdet(**_identity_activation(kw))),
             Mistake("h instead of h′",
                     "the Jacobian holds the derivative h′(a) (for tanh: 1 − tanh²a), not the activation h(a) itself",
-                    lambda ref, kw: _sylvester_logdet_with(ref, kw, slope_fn="h")),
+                    _h_instead_of_dh),
             Mistake("A Bᵀ where Bᵀ A belongs (I_d vs I_m)",
                     "Sylvester's identity pairs I_d with A·Bᵀ (d×d) and I_m with Bᵀ·A (m×m): the small determinant is "
                     "det(I_m + diag(h′)·BᵀA)",
-                    lambda ref, kw: _sylvester_logdet_with(ref, kw, small="ABt")),
+                    _a_bt_logdet),
             Mistake("triangular shortcut on a matrix that is not triangular",
                     "Σ log|1 + h′_i (BᵀA)_ii| only holds when BᵀA is triangular (the QR form of section 4); for free "
                     "A, B take the full m×m determinant — this is the kind of slip pyro's Sylvester log-det made",
@@ -229,7 +236,7 @@ CHECKS = [
             Mistake("A and B swapped",
                     "B reads the input (a = Bᵀz + b) and A writes the output; with them swapped h′ is evaluated at the "
                     "wrong pre-activations",
-                    lambda ref, kw: _sylvester_logdet_with(ref, kw, swap=True)),
+                    lambda ref, kw: ref.sylvester_logdet(**_swapped(kw))),
         ],
     ),
     Check(
@@ -239,10 +246,10 @@ CHECKS = [
         mistakes=[
             Mistake("A and B swapped",
                     "x = z + A·h(Bᵀz + b): B reads the input, A writes the output",
-                    lambda ref, kw: _sylvester_x_with(ref, kw, swap=True)),
+                    lambda ref, kw: ref.sylvester_forward(**_swapped(kw))[0]),
             Mistake("A not transposed in row form",
                     "for a batch of rows, A·h(a) is h @ A.T, not h @ A",
-                    lambda ref, kw: _sylvester_x_with(ref, kw, transpose_out=True)),
+                    _a_not_transposed),
         ],
     ),
     Check(
@@ -253,13 +260,15 @@ CHECKS = [
             Mistake("missing h′",
                     "each diagonal entry of I_m + diag(h′)·R̃R is 1 + h′(a_i)·R̃_ii·R_ii: the derivative at the "
                     "point's own pre-activation is part of it",
-                    lambda ref, kw: _qr_with(ref, kw, slope_fn="one")),
+                    lambda ref, kw: (ref.qr_sylvester_forward(**kw)[0],
+                                     ref.qr_sylvester_forward(**_identity_activation(kw))[1])),
             Mistake("h instead of h′",
                     "the log-det holds the derivative h′(a_i) (for tanh: 1 − tanh²a_i), not h(a_i)",
-                    lambda ref, kw: _qr_with(ref, kw, slope_fn="h")),
+                    lambda ref, kw: (ref.qr_sylvester_forward(**kw)[0], _qr_logdet(_qr_h_dh(ref, kw)[0], kw))),
             Mistake("log without abs",
                     "1 + h′R̃_iiR_ii is negative where R̃_iiR_ii < −1/h′: the log-det is Σ log|1 + h′R̃_iiR_ii|",
-                    lambda ref, kw: _qr_with(ref, kw, absolute=False)),
+                    lambda ref, kw: (ref.qr_sylvester_forward(**kw)[0],
+                                     _qr_logdet(_qr_h_dh(ref, kw)[1], kw, absolute=False))),
             Mistake("R̃ not transposed in the pre-activation",
                     "in row form a = R̃Qᵀz + b is z @ Q @ R_tilde.T + b",
                     lambda ref, kw: _qr_with(ref, kw, pre="Rt_not_transposed")),
@@ -269,7 +278,7 @@ CHECKS = [
                     lambda ref, kw: _qr_with(ref, kw, pre="column_form", out="not_transposed")),
             Mistake("QR not transposed in the output",
                     "for a batch of rows, QR·h(a) is h @ (Q @ R).T",
-                    lambda ref, kw: _qr_with(ref, kw, out="not_transposed")),
+                    lambda ref, kw: _qr_with(ref, kw, pre="right", out="not_transposed")),
         ],
     ),
     Check(
@@ -279,13 +288,13 @@ CHECKS = [
             Mistake("v not normalised",
                     "H = I − 2vvᵀ/‖v‖²: the seeds' z − 2vvᵀz assumes vᵀv = 1, which a free vector v does not satisfy — "
                     "divide by ‖v‖² (or use v/‖v‖)",
-                    lambda ref, kw: _reflect_with(kw["z"], kw["v"], norm_power=0)),
+                    lambda ref, kw: _reflect_scaled(ref, kw, lambda norm: norm**2)),
             Mistake("divided by ‖v‖ instead of ‖v‖²",
                     "v vᵀ contains v twice, so normalise by ‖v‖² (equivalently, use the unit vector v/‖v‖ twice)",
-                    lambda ref, kw: _reflect_with(kw["z"], kw["v"], norm_power=1)),
+                    lambda ref, kw: _reflect_scaled(ref, kw, lambda norm: norm)),
             Mistake("projection instead of reflection (factor 2 missing)",
                     "z − (v̂ᵀz)v̂ projects onto the mirror; the reflection goes as far again: z − 2(v̂ᵀz)v̂",
-                    lambda ref, kw: _reflect_unit(kw["z"], kw["v"], factor=1.0)),
+                    lambda ref, kw: _reflect_scaled(ref, kw, lambda norm: 0.5)),
         ],
         atol=1e-8,
     ),
@@ -295,7 +304,7 @@ CHECKS = [
         mistakes=[
             Mistake("reflections multiplied in reverse order",
                     "Q = H_1 H_2 ⋯ H_K, with H_1 from vs[0] on the left; you returned H_K ⋯ H_1 = Qᵀ",
-                    lambda ref, kw: _reflections(kw["vs"].flip(0))),
+                    lambda ref, kw: ref.householder_product(kw["vs"].flip(0))),
             Mistake("v not normalised",
                     "each factor is H_k = I − 2v_kv_kᵀ/‖v_k‖²; without the division it is not orthogonal",
                     lambda ref, kw: _unnormalised_product(kw["vs"])),

@@ -63,12 +63,13 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-from flowcourse_lessons.lesson_05.key import ACTIVATIONS, Planar, planar_activation
-from flowcourse_lessons.lesson_06.key import sylvester_forward
+from flowcourse_lessons.lesson_05.key import Planar
+from flowcourse_lessons.lesson_07.sylvester_layers import SylvesterStack
 from torch import Tensor, nn
-from torch.distributions import Categorical, MixtureSameFamily, Normal
 
+from flowcourse import expressivity
 from flowcourse.base import Flow, FlowDistribution, FlowSequence, StandardNormal, check_batch
+from flowcourse.expressivity import quantile_function, two_gaussians_1d
 from flowcourse.jacobian import batch_jacobian
 
 __all__ = [
@@ -211,46 +212,6 @@ class ReLUPlanar1d(Flow):
 # ---------------------------------------------------------------------------------------------------------
 # 2. The construction: N(0, 1) onto a piecewise Gaussian close to p
 # ---------------------------------------------------------------------------------------------------------
-
-
-def two_gaussians_1d(dtype: torch.dtype = torch.float64) -> MixtureSameFamily:
-    r"""The paper's 1-D target :math:`p = \tfrac12\mathcal N(-2, 0.5^2) + \tfrac12\mathcal N(2, 0.5^2)`.
-
-    A ``torch.distributions`` object: ``log_prob`` and ``cdf`` take a tensor of shape ``(n,)``.
-
-    >>> float(two_gaussians_1d().cdf(torch.tensor(0.0, dtype=torch.float64)))
-    0.5
-    """
-    return MixtureSameFamily(
-        Categorical(probs=torch.tensor([0.5, 0.5], dtype=dtype)),
-        Normal(torch.tensor([-2.0, 2.0], dtype=dtype), torch.tensor([0.5, 0.5], dtype=dtype)),
-    )
-
-
-def quantile_function(
-    cdf: Callable[[Tensor], Tensor], *, lo: float = -20.0, hi: float = 20.0, iters: int = 100
-) -> Callable[[Tensor], Tensor]:
-    r"""The quantile function :math:`F^{-1}(\alpha) = \inf\{x : F(x) \ge \alpha\}`, by bisection.
-
-    ``cdf`` maps a tensor of points to a tensor of the same shape; the returned function maps probabilities
-    in :math:`(F(lo), F(hi))` to quantiles, vectorised, to within :math:`(hi - lo)/2^{iters}`.
-
-    >>> icdf = quantile_function(torch.special.ndtr)
-    >>> round(float(icdf(torch.tensor([0.975], dtype=torch.float64))[0]), 6)
-    1.959964
-    """
-
-    def icdf(alpha: Tensor) -> Tensor:
-        a = torch.full_like(alpha, lo)
-        c = torch.full_like(alpha, hi)
-        for _ in range(iters):
-            mid = (a + c) / 2
-            below = cdf(mid) < alpha
-            a = torch.where(below, mid, a)
-            c = torch.where(below, c, mid)
-        return (a + c) / 2
-
-    return icdf
 
 
 def piecewise_linear_transport(
@@ -509,121 +470,6 @@ def gradient_rank(grads: Tensor, rtol: float = 1e-8) -> int:
     return int((s > rtol * s[0]).sum())
 
 
-class SylvesterStack(Flow):
-    r"""A stack of Sylvester layers :math:`f_k(z) = z + A_k h(B_k^\top z + b_k)`, base→data.
-
-    :math:`A_k, B_k \in \mathbb{R}^{d\times m_k}`, :math:`b_k \in \mathbb{R}^{m_k}`, :math:`M = \sum_k m_k`
-    neurons in total (:math:`m_k = 1` is a planar layer), :math:`h` one of
-    :data:`flowcourse_lessons.lesson_05.key.ACTIVATIONS` (tanh, ReLU, leaky ReLU). Each layer is lesson 06's
-    :func:`~flowcourse_lessons.lesson_06.key.sylvester_forward`, its log-det from Sylvester's identity,
-
-    .. math::
-        \log|\det J_{f_k}(z)| = \log\left|\det\big(I_{m_k} + \operatorname{diag} h'(B_k^\top z + b_k)\,
-        B_k^\top A_k\big)\right|.
-
-    :meth:`random` scales :math:`A_k` so that :math:`\|A_k\|_2 \|B_k\|_2 = \lambda < 1`; as
-    :math:`|h'| \le 1`, each residual :math:`A_k h(B_k^\top z + b_k)` is then a :math:`\lambda`-contraction,
-    so every layer is a bijection whose inverse is the limit of the iteration
-    :math:`z \leftarrow x - A_k h(B_k^\top z + b_k)` (:meth:`fixed_point_inverse`).
-    ``inverse`` itself raises, as for every Sylvester layer: there is no closed form.
-
-    References: van den Berg et al. (2018), *Sylvester Normalizing Flows for Variational Inference*;
-    Kong & Chaudhuri (2020); Behrmann et al. (2019), *Invertible Residual Networks*.
-
-    >>> stack = SylvesterStack.random(5, [1, 2], seed=0)
-    >>> stack.neurons, stack(torch.zeros(3, 5, dtype=torch.float64))[0].shape
-    (3, torch.Size([3, 5]))
-    """
-
-    def __init__(
-        self, A: Sequence[Tensor], B: Sequence[Tensor], b: Sequence[Tensor], activation: str = "tanh"
-    ) -> None:
-        super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if not len(A) == len(B) == len(b) or not A:
-            raise ValueError(
-                f"A, B and b must be non-empty lists of one length, got {len(A)}, {len(B)}, {len(b)}"
-            )
-        for k, (Ak, Bk, bk) in enumerate(zip(A, B, b, strict=True)):
-            if (
-                Ak.dim() != 2
-                or Ak.shape != Bk.shape
-                or bk.shape != (Ak.shape[1],)
-                or Ak.shape[0] != A[0].shape[0]
-            ):
-                raise ValueError(
-                    f"layer {k}: A and B must be (d, m) and b (m,), got {tuple(Ak.shape)}, "
-                    f"{tuple(Bk.shape)}, {tuple(bk.shape)}"
-                )
-        self.A = nn.ParameterList(A)
-        self.B = nn.ParameterList(B)
-        self.b = nn.ParameterList(b)
-        self.activation = activation
-        self.dim = A[0].shape[0]
-
-    @classmethod
-    def random(
-        cls,
-        d: int,
-        neurons: Sequence[int],
-        *,
-        activation: str = "tanh",
-        lipschitz: float = 0.5,
-        seed: int = 0,
-        dtype: torch.dtype = torch.float64,
-    ) -> SylvesterStack:
-        r"""Random non-identity layers, :math:`m_k` = ``neurons[k]``, contraction factor ``lipschitz``."""
-        if not 0 < lipschitz < 1:
-            raise ValueError(f"lipschitz must be in (0, 1) for the layers to be invertible, got {lipschitz}")
-        g = torch.Generator().manual_seed(seed)
-        A, B, b = [], [], []
-        for m in neurons:
-            Ak = torch.randn(d, m, generator=g, dtype=dtype)
-            Bk = torch.randn(d, m, generator=g, dtype=dtype)
-            scale = lipschitz / (torch.linalg.matrix_norm(Ak, 2) * torch.linalg.matrix_norm(Bk, 2))
-            A.append(Ak * scale)
-            B.append(Bk)
-            b.append(torch.randn(m, generator=g, dtype=dtype))
-        return cls(A, B, b, activation)
-
-    @property
-    def neurons(self) -> int:
-        """The total number of neurons :math:`M = \\sum_k m_k`."""
-        return sum(Bk.shape[1] for Bk in self.B)
-
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(x, log|det ∂x/∂z|)``, applying layer 1 first."""
-        check_batch(z, (self.dim,))
-        logdet = z.new_zeros(z.shape[0])
-        for A, B, b in zip(self.A, self.B, self.b, strict=True):
-            z, ld = sylvester_forward(z, A, B, b, self.activation)
-            logdet = logdet + ld
-        return z, logdet
-
-    def fixed_point_inverse(self, x: Tensor, iters: int = 200) -> Tensor:
-        r"""Undo the layers, last first, each by the Banach iteration
-        :math:`z \leftarrow x - A h(B^\top z + b)`.
-
-        Converges like :math:`\lambda^{iters}` for contraction factor :math:`\lambda`; differentiable.
-        """
-        check_batch(x, (self.dim,), name="x")
-        for A, B, b in zip(reversed(self.A), reversed(self.B), reversed(self.b), strict=True):
-            z = x
-            for _ in range(iters):
-                z = x - planar_activation(z @ B + b, self.activation)[0] @ A.T
-            x = z
-        return x
-
-    def pushforward_log_prob(self, x: Tensor) -> Tensor:
-        r""":math:`\log p(x)` for :math:`p = f_\#\mathcal N(0, I)`:
-        :math:`\log\varphi(z) - \log|\det J_f(z)|` with :math:`z = f^{-1}(x)` from
-        :meth:`fixed_point_inverse`."""
-        z = self.fixed_point_inverse(x)
-        _, logdet = self(z)
-        return StandardNormal(self.dim).to(x.dtype).log_prob(z) - logdet
-
-
 def _grad_rows(fn: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
     """Per-sample gradients of a function whose i-th output depends only on the i-th row of ``z``."""
     z = z.detach().requires_grad_(True)
@@ -726,7 +572,8 @@ def depth_experiment(
     r"""Reverse-KL fit of :math:`\mathcal N(0, 4I_d)` from :math:`q = \mathcal N(0, I_d)` by planar layers.
 
     Trains ``K`` tanh :class:`~flowcourse_lessons.lesson_05.key.Planar` layers (with :math:`\hat u`, so invertible
-    throughout) by :func:`flowcourse.training.fit_reverse_kl` and returns the Monte-Carlo estimate of
+    throughout) by :func:`flowcourse.expressivity.depth_experiment` (the loop the notebook runs with the
+    released :class:`sylvester_layers.Planar`) and returns the Monte-Carlo estimate of
     :math:`\mathrm{KL}(q_\theta\|p) = \mathbb{E}_{q_\theta}[\log q_\theta - \log p]` on ``n_eval`` fresh
     samples (nats). Each layer can stretch about one direction, so the result stays near
     :math:`(d - K)\,` :func:`gaussian_kl` ``(1, 4)`` :math:`\approx 0.318\,(d - K)` for :math:`K \le d`
@@ -735,26 +582,10 @@ def depth_experiment(
 
     References: Kong & Chaudhuri (2020), *The Expressive Power of a Class of Normalizing Flow Models*.
     """
-    from flowcourse.training import fit_reverse_kl  # keeps the answer key importable without tqdm
-
-    if isinstance(K, bool) or not isinstance(K, int) or K < 0:
-        raise ValueError(f"K must be a non-negative int, got {K!r}")
-    with torch.random.fork_rng():  # seeds the initialisation without touching the caller's generator
-        torch.manual_seed(seed)
-        flow = FlowSequence(*(Planar(d, "tanh") for _ in range(K)))
-    dist = FlowDistribution(flow, StandardNormal(d))
-    target = Normal(torch.tensor(0.0), torch.tensor(2.0))
-
-    def log_target(x: Tensor) -> Tensor:
-        return target.log_prob(x).sum(1)
-
-    if K > 0:
-        fit_reverse_kl(
-            dist, log_target, steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress
-        )
-    with torch.no_grad():
-        x, log_q = dist.sample_and_log_prob(n_eval, generator=torch.Generator().manual_seed(seed + 1))
-        return float((log_q - log_target(x)).mean())
+    return expressivity.depth_experiment(
+        K, lambda dim: Planar(dim, "tanh"), d, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+        n_eval=n_eval, progress=progress,
+    )
 
 
 # Answers to the lesson's questions: each constant is named after the check that grades it.

@@ -5,7 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from flowcourse_lessons.lesson_05 import key as lesson_05
 from flowcourse_lessons.lesson_05.key import planar_forward
+from flowcourse_lessons.lesson_06 import key as lesson_06
+from flowcourse_lessons.lesson_07 import sylvester_layers as released  # the released file
 from flowcourse_lessons.lesson_07.key import (
     ReLUPlanar1d,
     SylvesterStack,
@@ -28,6 +31,7 @@ from flowcourse_lessons.lesson_07.key import (
 )
 from scipy import optimize, stats
 
+from flowcourse import expressivity
 from flowcourse.base import FlowDistribution, FlowSequence, NoClosedFormInverse, StandardNormal
 from flowcourse.jacobian import batch_jacobian, jacobian_logdet
 
@@ -401,3 +405,51 @@ def test_depth_experiment_smoke():
     assert math.isfinite(trained) and trained < untrained
     with pytest.raises(ValueError, match="K"):
         depth_experiment(-1)
+
+
+# ------------------------------------------------------------------- the released file sylvester_layers.py
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu"])
+@pytest.mark.parametrize("m", [1, 3])
+def test_released_sylvester_forward_agrees_with_lesson_06_key(activation, m):
+    g = torch.Generator().manual_seed(10 + m)
+    A, B = torch.randn(4, m, generator=g, dtype=F64), torch.randn(4, m, generator=g, dtype=F64)
+    b, z = torch.randn(m, generator=g, dtype=F64), 2 * torch.randn(16, 4, generator=g, dtype=F64)
+    x, logdet = released.sylvester_forward(z, A, B, b, activation)
+    x_ref, logdet_ref = lesson_06.sylvester_forward(z, A, B, b, activation)
+    assert logdet.abs().max() > 0.1  # non-identity: the log-det is not trivially 0
+    torch.testing.assert_close(x, x_ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(logdet, logdet_ref, atol=1e-12, rtol=0)
+
+
+def test_released_householder_reflect_agrees_with_lesson_06_key():
+    g = torch.Generator().manual_seed(12)
+    z = torch.randn(9, 5, generator=g, dtype=F64)
+    for v in (torch.randn(5, generator=g, dtype=F64), 1e3 * torch.randn(5, generator=g, dtype=F64)):
+        torch.testing.assert_close(released.householder_reflect(z, v), lesson_06.householder_reflect(z, v),
+                                   atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="non-zero"):
+        released.householder_reflect(z, torch.zeros(5, dtype=F64))
+
+
+def test_released_planar_agrees_with_lesson_05_key_and_initialises_alike():
+    torch.manual_seed(3)
+    mine = released.Planar(6).double()
+    torch.manual_seed(3)
+    ref = lesson_05.Planar(6, "tanh").double()
+    for name in ("u", "w", "b"):
+        torch.testing.assert_close(getattr(mine, name), getattr(ref, name), atol=0, rtol=0)
+    with torch.no_grad():  # non-identity parameters with w^T u << -1, where û matters
+        for layer in (mine, ref):
+            layer.u.copy_(-3 * layer.w / layer.w.norm() ** 2 + 0.2)
+            layer.b.fill_(0.4)
+    z = 2 * torch.randn(20, 6, dtype=F64)
+    for out, out_ref in zip(mine(z), ref(z), strict=True):
+        torch.testing.assert_close(out, out_ref, atol=1e-12, rtol=0)
+
+
+def test_released_planar_runs_the_depth_experiment_as_the_key_does():
+    kw = {"d": 4, "steps": 5, "batch_size": 64, "n_eval": 2000}
+    ours = expressivity.depth_experiment(2, lambda d: released.Planar(d), **kw)
+    assert ours == pytest.approx(depth_experiment(2, **kw), abs=1e-9)

@@ -1,4 +1,4 @@
-r"""Hidden checks of lesson 08, flows in VAEs (answer key: ``reference.vae``, ``reference.quiz``).
+r"""Hidden checks of lesson 08, flows in VAEs (answer key: ``key.py`` beside this file).
 
 Every function is checked at random, far-from-initialisation inputs: encoder outputs with :math:`w^\top u`
 both above and well below :math:`-1` (where a raw-``u`` planar layer folds), forward log-dets that are
@@ -21,8 +21,6 @@ from torch import Tensor
 
 from flowcourse_instructor.grading.spec import Case, Check, KeyRef, Mistake, randn, tensor
 
-_LOG_2PI = math.log(2 * math.pi)
-
 # --- the Gaussian base q_0 ------------------------------------------------------------------------------------
 
 
@@ -44,26 +42,28 @@ NORMAL_CASES = [
 ]
 
 
-def _normal_with(kw: Mapping[str, Tensor], *, sigma: Tensor, log_norm: Tensor) -> Tensor:
-    eps = (kw["z"] - kw["mu"]) / sigma
-    return (-0.5 * eps**2 - log_norm - 0.5 * _LOG_2PI).sum(-1)
+def _normal_with(ref: KeyRef, kw: Mapping[str, Tensor], *, log_sigma: Tensor, log_norm: Tensor | None = None) -> Tensor:
+    """The key's log-density at ``log_sigma``, with ``-Σ log_norm`` in place of its normaliser ``-Σ log σ``."""
+    out = ref.diagonal_normal_log_prob(kw["z"], kw["mu"], log_sigma)
+    return out if log_norm is None else out + (log_sigma - log_norm).sum(-1)
 
 
 NORMAL_MISTAKES = [
     Mistake("log σ read as log σ² (a log-variance)",
             "the encoder outputs log σ, so σ = exp(log σ) and the normaliser is -log σ; exp(log σ / 2) and "
             "-½ log σ are right only for an encoder that outputs the log-variance",
-            lambda ref, kw: _normal_with(kw, sigma=torch.exp(kw["log_sigma"] / 2), log_norm=kw["log_sigma"] / 2)),
+            lambda ref, kw: _normal_with(ref, kw, log_sigma=kw["log_sigma"] / 2)),
     Mistake("normaliser -log σ left out",
             "q_0 is N(μ, diag σ²): each coordinate carries -log σ_i - ½ log 2π besides -½((z - μ)/σ)²; without "
             "-log σ the density does not integrate to 1 and the ELBO rewards huge σ",
-            lambda ref, kw: _normal_with(kw, sigma=kw["log_sigma"].exp(), log_norm=torch.zeros_like(kw["log_sigma"]))),
+            lambda ref, kw: _normal_with(ref, kw, log_sigma=kw["log_sigma"],
+                                         log_norm=torch.zeros_like(kw["log_sigma"]))),
     Mistake("σ in place of log σ in the normaliser",
             "the normaliser of N(μ, σ²) is -log σ (= -log_sigma), not -σ",
-            lambda ref, kw: _normal_with(kw, sigma=kw["log_sigma"].exp(), log_norm=kw["log_sigma"].exp())),
+            lambda ref, kw: _normal_with(ref, kw, log_sigma=kw["log_sigma"], log_norm=kw["log_sigma"].exp())),
     Mistake("log σ used as σ (exp forgotten)",
             "log_sigma is log σ: the standard deviation is exp(log_sigma)",
-            lambda ref, kw: _normal_with(kw, sigma=kw["log_sigma"], log_norm=torch.log(kw["log_sigma"]))),
+            lambda ref, kw: _normal_with(ref, kw, log_sigma=torch.log(kw["log_sigma"]))),
 ]
 
 # --- the Bernoulli decoder ------------------------------------------------------------------------------------
@@ -158,33 +158,46 @@ PLANAR_CASES = [
 ]
 
 
-def _u_hat_rows(u: Tensor, w: Tensor, *, norm_squared: bool = True, softplus: bool = True) -> Tensor:
+def _wrong_u_hat_rows(u: Tensor, w: Tensor, *, norm_squared: bool = True, softplus: bool = True) -> Tensor:
+    """A mistaken û per row: ‖w‖ for ‖w‖² (``norm_squared=False``) or log(1 + exp) for softplus."""
     wu = (w * u).sum(-1, keepdim=True)
     m = -1 + (F.softplus(wu) if softplus else torch.log(1 + torch.exp(wu)))
     norm = (w * w).sum(-1, keepdim=True) if norm_squared else w.norm(dim=-1, keepdim=True)
     return u + (m - wu) * w / norm
 
 
-def _planar_rows(z: Tensor, u: Tensor, w: Tensor, b: Tensor, *, dh: str = "sech2",
+def _u_hat_rows(ref: KeyRef, u: Tensor, w: Tensor) -> Tensor:
+    """Lesson 05's û, row by row."""
+    return torch.stack([ref.lesson_05.planar_u_hat(u_i, w_i) for u_i, w_i in zip(u, w, strict=True)])
+
+
+def _planar_rows(ref: KeyRef, z: Tensor, u: Tensor, w: Tensor, b: Tensor, *, dh: str = "sech2",
                  keep_abs: bool = False) -> tuple[Tensor, Tensor]:
-    """A planar layer per row with the given (already final) u; the direct log-det formula."""
-    a = (w * z).sum(-1) + b
-    h = torch.tanh(a)
+    """Lesson 05's planar layer row by row with the given (already final) ``u``.
+
+    Its log-det is log|1 + h'·wᵀu|; ``keep_abs=False`` drops the abs (NaN where a raw-u layer folds), and
+    ``dh="tanh"`` puts tanh in place of h' = 1 - tanh² (both the student's direct formula).
+    """
+    rows = [ref.lesson_05.planar_forward(z[i:i + 1], u[i], w[i], b[i]) for i in range(z.shape[0])]
+    x, logdet = torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows])
+    if dh == "sech2" and keep_abs:
+        return x, logdet
+    h = torch.tanh((w * z).sum(-1) + b)
     slope = h if dh == "tanh" else 1 - h**2
     bracket = 1 + slope * (w * u).sum(-1)
-    return z + h[..., None] * u, torch.log(bracket.abs() if keep_abs else bracket)
+    return x, torch.log(bracket.abs() if keep_abs else bracket)
 
 
-def _planar_mistake(kw: Mapping[str, Tensor], **how: Any) -> tuple[Tensor, Tensor]:
+def _planar_mistake(ref: KeyRef, kw: Mapping[str, Tensor], **how: Any) -> tuple[Tensor, Tensor]:
     u_hat = how.pop("u_hat", "right")
     u = kw["u"]
     if u_hat == "right":
-        u = _u_hat_rows(kw["u"], kw["w"])
+        u = _u_hat_rows(ref, kw["u"], kw["w"])
     elif u_hat == "norm":
-        u = _u_hat_rows(kw["u"], kw["w"], norm_squared=False)
+        u = _wrong_u_hat_rows(kw["u"], kw["w"], norm_squared=False)
     elif u_hat == "log1p_exp":
-        u = _u_hat_rows(kw["u"], kw["w"], softplus=False)
-    return _planar_rows(kw["z"], u, kw["w"], kw["b"], **how)
+        u = _wrong_u_hat_rows(kw["u"], kw["w"], softplus=False)
+    return _planar_rows(ref, kw["z"], u, kw["w"], kw["b"], **how)
 
 
 _FORGOT_U_HAT_HINT = ("the encoder can output any u, so each row must use û = u + (m(wᵀu) - wᵀu)·w/‖w‖² with "
@@ -192,22 +205,22 @@ _FORGOT_U_HAT_HINT = ("the encoder can output any u, so each row must use û = u
                       "log-det is the log of a negative number")
 
 PLANAR_MISTAKES = [
-    Mistake("û forgotten (raw u used)", _FORGOT_U_HAT_HINT, lambda ref, kw: _planar_mistake(kw, u_hat="raw")),
+    Mistake("û forgotten (raw u used)", _FORGOT_U_HAT_HINT, lambda ref, kw: _planar_mistake(ref, kw, u_hat="raw")),
     Mistake("û forgotten (raw u used)", _FORGOT_U_HAT_HINT,
-            lambda ref, kw: _planar_mistake(kw, u_hat="raw", keep_abs=True)),
+            lambda ref, kw: _planar_mistake(ref, kw, u_hat="raw", keep_abs=True)),
     Mistake("‖w‖ instead of ‖w‖² in û",
             "û = u + (m(wᵀu) - wᵀu)·w/‖w‖², with the squared norm of each row's w, so that wᵀû = m(wᵀu) > -1",
-            lambda ref, kw: _planar_mistake(kw, u_hat="norm")),
+            lambda ref, kw: _planar_mistake(ref, kw, u_hat="norm")),
     Mistake("log(1 + exp(·)) instead of softplus in û",
             "log(1 + exp(a)) overflows to inf for a > 88 in float32, and an encoder can output such wᵀu; "
             "torch.nn.functional.softplus is the same function without the overflow",
-            lambda ref, kw: _planar_mistake(kw, u_hat="log1p_exp")),
+            lambda ref, kw: _planar_mistake(ref, kw, u_hat="log1p_exp")),
     Mistake("tanh instead of its derivative",
             "the Jacobian of each row is I + h'(wᵀz + b)·û wᵀ, so the log-det needs h' = 1 - tanh², not tanh",
-            lambda ref, kw: _planar_mistake(kw, dh="tanh")),
+            lambda ref, kw: _planar_mistake(ref, kw, dh="tanh")),
     Mistake("û used in the log-det but the raw u in the map",
             "x = z + û·tanh(wᵀz + b): the layer whose log-det you return must be the layer you apply",
-            lambda ref, kw: (_planar_rows(kw["z"], kw["u"], kw["w"], kw["b"], keep_abs=True)[0],
+            lambda ref, kw: (_planar_rows(ref, kw["z"], kw["u"], kw["w"], kw["b"], keep_abs=True)[0],
                              ref.amortized_planar_forward(**kw)[1])),
 ]
 
@@ -244,19 +257,19 @@ FLOW_MISTAKES = [
     Mistake("layers applied in reverse order",
             "layer 1 acts first: z_K = f_K(…f_2(f_1(z_0))), with f_k's parameters u[:, k-1], w[:, k-1], b[:, k-1]",
             lambda ref, kw: _flow_with(ref, kw, list(range(kw["u"].shape[1]))[::-1])),
-    Mistake("layer k's parameters taken from example k (u[k] instead of u[:, k])",
+    Mistake("layer k's parameters taken from example k (u[k] instead of layer k's column)",
             "u has shape (n, K, d): u[:, k] is layer k's parameters for every example; u[k] is all K layers of "
             "example k",
             lambda ref, kw: _flow_with(ref, kw, list(range(kw["u"].shape[1])), index_examples=True)),
     Mistake("û forgotten (raw u used)", _FORGOT_U_HAT_HINT,
-            lambda ref, kw: _raw_flow(kw)),
+            lambda ref, kw: _raw_flow(ref, kw)),
 ]
 
 
-def _raw_flow(kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+def _raw_flow(ref: KeyRef, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
     z, total = kw["z0"], torch.zeros(kw["z0"].shape[0], dtype=kw["z0"].dtype)
     for k in range(kw["u"].shape[1]):
-        z, logdet = _planar_rows(z, kw["u"][:, k], kw["w"][:, k], kw["b"][:, k])
+        z, logdet = _planar_rows(ref, z, kw["u"][:, k], kw["w"][:, k], kw["b"][:, k])
         total = total + logdet
     return z, total
 
@@ -292,35 +305,39 @@ ELBO_CASES = [
 ]
 
 
-def _elbo_with(kw: Mapping[str, Tensor], logdet_sign: float) -> Tensor:
-    log_qK = kw["log_q0"] + logdet_sign * kw["sum_logdet"]
-    return kw["log_px_given_z"] + kw["log_pz"] - log_qK
+def _elbo_with(ref: KeyRef, kw: Mapping[str, Tensor], sum_logdet: Tensor) -> Tensor:
+    """The key's ELBO with ``sum_logdet`` in place of the forward log-dets."""
+    return ref.flow_elbo(kw["log_px_given_z"], kw["log_pz"], kw["log_q0"], sum_logdet)
 
 
 ELBO_MISTAKES = [
     Mistake("log-det added to log q_K instead of subtracted",
             "z_K = f(z_0) spreads or squeezes the samples, so log q_K(z_K|x) = log q_0(z_0|x) - "
             "Σ_k log|det ∂f_k/∂z_{k-1}|: the forward log-dets are SUBTRACTED from the density, hence ADDED to the ELBO",
-            lambda ref, kw: _elbo_with(kw, +1.0).mean(0)),
+            lambda ref, kw: _elbo_with(ref, kw, -kw["sum_logdet"])),
     Mistake("log-det left out",
             "without Σ_k log|det ∂f_k/∂z_{k-1}| you score the samples z_K with the density of z_0: log q_K needs the "
             "change-of-variables correction",
-            lambda ref, kw: _elbo_with(kw, 0.0).mean(0)),
+            lambda ref, kw: _elbo_with(ref, kw, torch.zeros_like(kw["sum_logdet"]))),
     Mistake("summed over the batch",
             "the ELBO is a bound per example: average over the S samples (dim 0) only and return shape (n,); the "
             "training loop, not this function, averages over the batch",
             lambda ref, kw: ref.flow_elbo(**kw).sum()),
     Mistake("summed over the samples instead of averaged",
             "the S samples estimate one expectation E_q[…]: average them (mean over dim 0), don't add them up",
-            lambda ref, kw: _elbo_with(kw, -1.0).sum(0)),
+            lambda ref, kw: ref.flow_elbo(**kw) * kw["log_q0"].shape[0]),
 ]
 
 # --- the importance-weighted bound ---------------------------------------------------------------------------------
 
 
 def _exact_log_weights() -> dict[str, Tensor]:
-    kw = _exact_posterior(7, [0.3, -2.0, 1.0], seed=995)
-    return {"log_weights": _elbo_with(kw, -1.0)}
+    """log w = log p(x | z) + log p(z) - log p(z | x) at draws z of the exact posterior N(x/2, 1/2): log p(x)."""
+    x = tensor([0.3, -2.0, 1.0])
+    z = x / 2 + randn(7, 3, seed=995) / math.sqrt(2.0)
+    normal = torch.distributions.Normal(tensor(0.0), tensor(1.0))
+    posterior = torch.distributions.Normal(x / 2, tensor(0.5).sqrt())
+    return {"log_weights": normal.log_prob(x - z) + normal.log_prob(z) - posterior.log_prob(z)}
 
 
 IWAE_CASES = [
@@ -349,10 +366,10 @@ IWAE_MISTAKES = [
     Mistake("logsumexp without the -log S",
             "log (1/S) Σ_s w_s = logsumexp_s(log w_s) - log S: without -log S the 'bound' grows with S and can exceed "
             "log p(x)",
-            lambda ref, kw: torch.logsumexp(kw["log_weights"], dim=0)),
+            lambda ref, kw: ref.importance_weighted_bound(**kw) + math.log(kw["log_weights"].shape[0])),
     Mistake("logsumexp over the examples instead of the samples",
             "log_weights has shape (S, n): the S samples of one example are a column, so reduce over dim 0",
-            lambda ref, kw: torch.logsumexp(kw["log_weights"], dim=1) - math.log(kw["log_weights"].shape[1])),
+            lambda ref, kw: ref.importance_weighted_bound(kw["log_weights"].T)),
     Mistake("max instead of logsumexp",
             "max_s log w_s is only a crude approximation of log Σ_s w_s (off by up to log S): use logsumexp",
             lambda ref, kw: kw["log_weights"].amax(0) - math.log(kw["log_weights"].shape[0])),

@@ -123,3 +123,172 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                                           '    ### END SOLUTION'},
   'expect_message': '‖w‖ instead of ‖w‖² in û',
   'expect_points': {'test-amortized-forward': 0.0, 'test-amortized-flow': 0.4}}]
+
+# One mistaken answer cell per named mistake of checks.py, written as a student would (tests/test_hints_proven.py).
+MISTAKEN = {
+    "diagonal_normal_log_prob": {
+        "log σ read as log σ² (a log-variance)": '''
+def diagonal_normal_log_prob(z, mu, log_sigma):
+    sigma = torch.exp(0.5 * log_sigma)          # std from the log-variance
+    return (-0.5 * ((z - mu) / sigma) ** 2 - 0.5 * log_sigma - 0.5 * math.log(2 * math.pi)).sum(dim=-1)
+''',
+        "normaliser -log σ left out": '''
+def diagonal_normal_log_prob(z, mu, log_sigma):
+    eps = (z - mu) / torch.exp(log_sigma)
+    return (-0.5 * eps ** 2 - 0.5 * math.log(2 * math.pi)).sum(dim=-1)
+''',
+        "σ in place of log σ in the normaliser": '''
+def diagonal_normal_log_prob(z, mu, log_sigma):
+    sigma = torch.exp(log_sigma)
+    return (-0.5 * ((z - mu) / sigma) ** 2 - sigma - 0.5 * math.log(2 * math.pi)).sum(dim=-1)
+''',
+        "log σ used as σ (exp forgotten)": '''
+def diagonal_normal_log_prob(z, mu, log_sigma):
+    sigma = log_sigma
+    return (-0.5 * ((z - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(dim=-1)
+''',
+    },
+    "bernoulli_log_prob": {
+        "Bernoulli log-likelihood via log(sigmoid), which underflows": '''
+def bernoulli_log_prob(x, logits):
+    p = torch.sigmoid(logits)
+    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(dim=-1)
+''',
+        "probabilities clamped before the log": '''
+def bernoulli_log_prob(x, logits):
+    p = torch.sigmoid(logits).clamp(1e-7, 1 - 1e-7)     # no log(0)
+    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(dim=-1)
+''',
+        "averaged over the pixels instead of summed": '''
+def bernoulli_log_prob(x, logits):
+    return (x * logits - F.softplus(logits)).mean(dim=-1)
+''',
+    },
+    "amortized_planar_forward": {
+        "û forgotten (raw u used)": '''
+def amortized_planar_forward(z, u, w, b):
+    h = torch.tanh((w * z).sum(dim=1) + b)
+    x = z + h[:, None] * u
+    logdet = torch.log(1 + (1 - h ** 2) * (w * u).sum(dim=1))
+    return x, logdet
+''',
+        "‖w‖ instead of ‖w‖² in û": '''
+def amortized_planar_forward(z, u, w, b):
+    wu = (w * u).sum(dim=1, keepdim=True)
+    u_hat = u + (F.softplus(wu) - 1 - wu) * w / w.norm(dim=1, keepdim=True)
+    h = torch.tanh((w * z).sum(dim=1) + b)
+    x = z + h[:, None] * u_hat
+    logdet = torch.log(1 + (1 - h ** 2) * (w * u_hat).sum(dim=1))
+    return x, logdet
+''',
+        "log(1 + exp(·)) instead of softplus in û": '''
+def amortized_planar_forward(z, u, w, b):
+    wu = (w * u).sum(dim=1, keepdim=True)
+    m = -1 + torch.log(1 + torch.exp(wu))
+    u_hat = u + (m - wu) * w / (w * w).sum(dim=1, keepdim=True)
+    h = torch.tanh((w * z).sum(dim=1) + b)
+    x = z + h[:, None] * u_hat
+    logdet = torch.log(1 + (1 - h ** 2) * (w * u_hat).sum(dim=1))
+    return x, logdet
+''',
+        "tanh instead of its derivative": '''
+def amortized_planar_forward(z, u, w, b):
+    wu = (w * u).sum(dim=1, keepdim=True)
+    u_hat = u + (F.softplus(wu) - 1 - wu) * w / (w * w).sum(dim=1, keepdim=True)
+    h = torch.tanh((w * z).sum(dim=1) + b)
+    x = z + h[:, None] * u_hat
+    logdet = torch.log(1 + h * (w * u_hat).sum(dim=1))
+    return x, logdet
+''',
+        "û used in the log-det but the raw u in the map": '''
+def amortized_planar_forward(z, u, w, b):
+    wu = (w * u).sum(dim=1, keepdim=True)
+    u_hat = u + (F.softplus(wu) - 1 - wu) * w / (w * w).sum(dim=1, keepdim=True)
+    h = torch.tanh((w * z).sum(dim=1) + b)
+    x = z + h[:, None] * u
+    logdet = torch.log(1 + (1 - h ** 2) * (w * u_hat).sum(dim=1))
+    return x, logdet
+''',
+    },
+    "amortized_planar_flow": {
+        "only the last layer's log-det": '''
+def amortized_planar_flow(z0, u, w, b):
+    z, total = z0, torch.zeros(z0.shape[0], dtype=z0.dtype)
+    for k in range(u.shape[1]):
+        z, logdet = amortized_planar_forward(z, u[:, k], w[:, k], b[:, k])
+        total = logdet
+    return z, total
+''',
+        "layers applied in reverse order": '''
+def amortized_planar_flow(z0, u, w, b):
+    z, total = z0, torch.zeros(z0.shape[0], dtype=z0.dtype)
+    for k in reversed(range(u.shape[1])):
+        z, logdet = amortized_planar_forward(z, u[:, k], w[:, k], b[:, k])
+        total = total + logdet
+    return z, total
+''',
+        "layer k's parameters taken from example k (u[k] instead of layer k's column)": '''
+def amortized_planar_flow(z0, u, w, b):
+    z, total = z0, torch.zeros(z0.shape[0], dtype=z0.dtype)
+    for k in range(u.shape[1]):
+        z, logdet = amortized_planar_forward(z, u[k], w[k], b[k])
+        total = total + logdet
+    return z, total
+''',
+        "û forgotten (raw u used)": '''
+def amortized_planar_flow(z0, u, w, b):
+    z, total = z0, torch.zeros(z0.shape[0], dtype=z0.dtype)
+    for k in range(u.shape[1]):
+        uk, wk, bk = u[:, k], w[:, k], b[:, k]
+        h = torch.tanh((wk * z).sum(dim=1) + bk)
+        total = total + torch.log(1 + (1 - h ** 2) * (wk * uk).sum(dim=1))
+        z = z + h[:, None] * uk
+    return z, total
+''',
+    },
+    "flow_elbo": {
+        "log-det added to log q_K instead of subtracted": '''
+def flow_elbo(log_px_given_z, log_pz, log_q0, sum_logdet):
+    log_qK = log_q0 + sum_logdet
+    return (log_px_given_z + log_pz - log_qK).mean(dim=0)
+''',
+        "log-det left out": '''
+def flow_elbo(log_px_given_z, log_pz, log_q0, sum_logdet):
+    return (log_px_given_z + log_pz - log_q0).mean(dim=0)
+''',
+        "summed over the batch": '''
+def flow_elbo(log_px_given_z, log_pz, log_q0, sum_logdet):
+    log_qK = log_q0 - sum_logdet
+    return (log_px_given_z + log_pz - log_qK).mean()
+''',
+        "summed over the samples instead of averaged": '''
+def flow_elbo(log_px_given_z, log_pz, log_q0, sum_logdet):
+    log_qK = log_q0 - sum_logdet
+    return (log_px_given_z + log_pz - log_qK).sum(dim=0)
+''',
+    },
+    "importance_weighted_bound": {
+        "log-mean-exp without logsumexp (underflows)": '''
+def importance_weighted_bound(log_weights):
+    return torch.log(torch.exp(log_weights).mean(dim=0))
+''',
+        "mean of the log weights (that is the ELBO)": '''
+def importance_weighted_bound(log_weights):
+    return log_weights.mean(dim=0)
+''',
+        "logsumexp without the -log S": '''
+def importance_weighted_bound(log_weights):
+    return torch.logsumexp(log_weights, dim=0)
+''',
+        "logsumexp over the examples instead of the samples": '''
+def importance_weighted_bound(log_weights):
+    S = log_weights.shape[-1]
+    return torch.logsumexp(log_weights, dim=-1) - math.log(S)
+''',
+        "max instead of logsumexp": '''
+def importance_weighted_bound(log_weights):
+    S = log_weights.shape[0]
+    return log_weights.max(dim=0).values - math.log(S)
+''',
+    },
+}

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import MutableMapping, Sequence
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["configure", "SANITIZE", "AUTOGRADE", "FEEDBACK"]
+__all__ = ["configure", "SANITIZE", "AUTOGRADE", "FEEDBACK", "GRADING_SIDE"]
+
+# What a lesson folder holds for the grading side only: never released, never collected back.
+GRADING_SIDE = ["key.py", "checks.py", "students.py", "test_key.py"]
 
 _PP = "flowcourse_instructor.grading.preprocessors"
 SANITIZE = [f"{_PP}.StartRecord", "nbgrader.preprocessors.ClearOutput", "nbgrader.preprocessors.DeduplicateIds",
@@ -29,16 +32,16 @@ FEEDBACK = ["nbgrader.preprocessors.GetGrades", f"{_PP}.HideTestSource",
             "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
 
-def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse", reference: str | None = None,
-              check_modules: Sequence[str] = (), python_path: Sequence[str] = (), cell_timeout: int = 30,
+def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse", cell_timeout: int = 30,
               notebook_budget: int = 600, sandbox: str | None = None,
               environ: MutableMapping[str, str] | None = None) -> None:
     """Configure nbgrader ``c`` for the course whose root is ``root``.
 
     Sources in ``solutions/``, the release in ``course/``, the gradebook ``gradebook.db`` at the root with
     a 60 s SQLite busy timeout (parallel graders wait instead of failing), our preprocessors in place of
-    nbgrader's trusting ones. ``reference``/``check_modules``/``python_path`` point a test course at its own
-    answer key and specs; they travel to the grading kernels through the environment (``environ``).
+    nbgrader's trusting ones. Each lesson folder's grading-side files (:data:`GRADING_SIDE`) are never
+    released. The root's lesson folders are registered as :mod:`flowcourse_lessons` packages (a test course
+    brings its own key and checks that way); the grading kernels find the root through the environment.
     ``cell_timeout``: with demo cells blanked, no cell of a full solution takes 2 s, so 30 s is ample
     headroom and an infinite loop in a self-check costs a submission 30 s, not minutes.
     """
@@ -49,7 +52,7 @@ def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse",
     c.CourseDirectory.source_directory = "solutions"
     c.CourseDirectory.release_directory = "course"
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}?timeout=60"
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store", *GRADING_SIDE]
     c.Autograde.sanitize_preprocessors = list(SANITIZE)
     c.Autograde.autograde_preprocessors = list(AUTOGRADE)
     c.Autograde.exporter_class = f"{_PP}.TolerantNotebookExporter"
@@ -60,13 +63,10 @@ def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse",
     c.GuardedExecute.sandbox_mode = sandbox or env.get("FLOWCOURSE_SANDBOX_MODE", "auto")
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     env["FLOWCOURSE_COURSE_ROOT"] = str(root)
+    if environ is None:
+        import flowcourse_lessons
+
+        flowcourse_lessons.register(root)
     bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH when it creates a gradebook
     if bin_dir not in env.get("PATH", "").split(os.pathsep):
         env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH", "")]))
-    if check_modules:
-        env["FLOWCOURSE_CHECK_MODULES"] = ",".join(check_modules)
-    if python_path:
-        paths = [str(Path(p).resolve()) for p in python_path]
-        env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH", "")])])
-        if environ is None:
-            sys.path[:0] = [p for p in paths if p not in sys.path]

@@ -46,14 +46,14 @@ _INLINE = "module://matplotlib_inline.backend_inline"  # what ipykernel sets bef
 
 # ------------------------------------------------------------------------------------------- server side
 
-def _preload(modules: tuple[str, ...], forbidden: str) -> None:
+def _preload(modules: tuple[str, ...]) -> None:
     import importlib
 
     os.environ.setdefault("MPLBACKEND", _INLINE)
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's warning about frozen modules
     for name in modules:
         importlib.import_module(name)
-    leaked = sorted(m for m in sys.modules if m == forbidden or m.startswith(forbidden + "."))
+    leaked = sorted(m for m in sys.modules if sandbox.is_key_module(m))
     if leaked:
         raise RuntimeError(f"preloading imported the answer key ({', '.join(leaked[:3])}): refusing to serve")
 
@@ -103,10 +103,13 @@ def _become_kernel(request: dict[str, Any], conn: socket.socket) -> None:
 
 
 def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
-    """Run the server on the Unix socket ``path`` until stdin closes (``python -m flowcourse_instructor.grading.forkserver``)."""
+    """Run the server on the Unix socket ``path`` until stdin closes.
+
+    Started as ``python -m flowcourse_instructor.grading.forkserver``.
+    """
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does; IPython puts the notebook's folder back
-    _preload(preload, sandbox.reference_package())
+    _preload(preload)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(16)

@@ -367,9 +367,7 @@ class GuardedExecute(Execute):
     def create_kernel_manager(self) -> AsyncKernelManager:
         km = super().create_kernel_manager()
         course_root = os.environ.get("FLOWCOURSE_COURSE_ROOT") or os.getcwd()
-        modules = tuple(m for m in os.environ.get("FLOWCOURSE_CHECK_MODULES", "").split(",") if m.strip())
-        policy = sandbox.default_policy(self.mode(), course_root, reference=reference_package(),
-                                        spec_modules=modules, memory_mb=self.memory_mb,
+        policy = sandbox.default_policy(self.mode(), course_root, memory_mb=self.memory_mb,
                                         cpu_seconds=self.notebook_budget, file_mb=self.file_mb, nproc=self.nproc)
         if isinstance(km, SandboxKernelManager):
             km.policy = policy.to_json()

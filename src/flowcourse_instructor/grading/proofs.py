@@ -28,11 +28,13 @@ import contextlib
 import io
 import os
 import textwrap
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import torch
 
 import flowcourse_lessons
 from flowcourse_instructor.grading.checks import all_checks
@@ -72,22 +74,38 @@ def test_objects(assignment: str) -> dict[str, str]:
     return found
 
 
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Run with ``dtype`` as torch's default (notebooks set float64), and restore the caller's afterwards."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
 @cache
-def _solution_state(assignment: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+def _solution_state(assignment: str) -> tuple[dict[str, Any], torch.dtype, tuple[str, ...]]:
     namespace: dict[str, Any] = {"__name__": "__student__"}
     failed = []
     os.environ.setdefault("MPLBACKEND", "Agg")
-    for cell in _cells(assignment):
-        if _is_test(cell) or _is_demo(cell):
-            continue
-        source = student_solution_source(cell.source)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                exec(compile(source, f"<{cell.metadata.get('nbgrader', {}).get('grade_id', cell.get('id'))}>",
-                             "exec"), namespace)
-        except Exception as exc:  # a self-check that needs a demo's variable: the answers stay defined
-            failed.append(f"{cell.get('id')}: {type(exc).__name__}: {exc}")
-    return namespace, tuple(failed)
+    with _default_dtype(torch.get_default_dtype()):
+        for cell in _cells(assignment):
+            _run_cell(cell, namespace, failed)
+        dtype = torch.get_default_dtype()  # what the notebook left set: its functions run under it
+    return namespace, dtype, tuple(failed)
+
+
+def _run_cell(cell: nbformat.NotebookNode, namespace: dict[str, Any], failed: list[str]) -> None:
+    if _is_test(cell) or _is_demo(cell):
+        return
+    name = cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id"))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(compile(student_solution_source(cell.source), f"<{name}>", "exec"), namespace)
+    except Exception as exc:  # a self-check that needs a demo's variable: the answers stay defined
+        failed.append(f"{name}: {type(exc).__name__}: {exc}")
 
 
 def solution_namespace(assignment: str) -> dict[str, Any]:
@@ -96,17 +114,23 @@ def solution_namespace(assignment: str) -> dict[str, Any]:
 
 
 def judge_object(check_name: str, obj: Any) -> CheckResult:
-    """Run ``obj`` on the check's cases in this process and judge the evidence, as grading does."""
+    """Run ``obj`` on the check's cases in this process and judge the evidence, as grading does.
+
+    It runs under the default dtype the lesson's notebook sets, and leaves the caller's unchanged.
+    """
     spec = all_checks()[check_name]
-    return judge_check(spec, run_cases(spec, obj))
+    dtype = _solution_state(flowcourse_lessons.assignment_of(spec.lesson))[1]
+    with _default_dtype(dtype):
+        return judge_check(spec, run_cases(spec, obj))
 
 
 def judge_source(assignment: str, check_name: str, source: str) -> CheckResult:
     """Judge check ``check_name`` on the lesson's solution with ``source`` (a student's cell) run on top."""
     namespace = solution_namespace(assignment)
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _default_dtype(_solution_state(assignment)[1]), contextlib.redirect_stdout(io.StringIO()):
         exec(compile(textwrap.dedent(source), "<mistaken answer>", "exec"), namespace)
-    return judge_object(check_name, eval(test_objects(assignment)[check_name], namespace))
+        obj = eval(test_objects(assignment)[check_name], namespace)
+    return judge_object(check_name, obj)
 
 
 def named_mistakes(result: CheckResult) -> set[str]:

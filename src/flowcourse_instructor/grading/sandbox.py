@@ -36,7 +36,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "apply_policy", "reference_package", "MODES"]
+__all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "apply_policy", "reference_package", "is_key_module",
+           "MODES"]
 
 MODES = ("root", "userns", "limits")
 _CLONE_NEWNS = 0x00020000
@@ -45,6 +46,12 @@ _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 _MNT_DETACH = 2
 _ST_FLAGS = {os.ST_NOSUID: _MS_NOSUID, os.ST_NODEV: _MS_NODEV, os.ST_NOEXEC: _MS_NOEXEC}
+
+
+def is_key_module(name: str) -> bool:
+    """True for a lesson's answer key module, ``flowcourse_lessons.lesson_NN.key`` (or inside it)."""
+    parts = name.split(".")
+    return len(parts) >= 3 and parts[0] == reference_package() and parts[2] == "key"
 
 
 def reference_package() -> str:
@@ -103,41 +110,27 @@ def detect_mode(requested: str = "auto") -> str:
     return "userns" if _userns_works() else "limits"
 
 
-def _package_dir(name: str) -> Path | None:
-    import importlib.util
+def default_policy(mode: str, course_root: str | os.PathLike, **limits: int) -> Policy:
+    """The policy for grading the course at ``course_root``.
 
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None if spec is None or spec.origin is None else Path(spec.origin)
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def default_policy(mode: str, course_root: str | os.PathLike, *, reference: str = "flowcourse_lessons",
-                   spec_modules: tuple[str, ...] = (), **limits: int) -> Policy:
-    """The policy for grading the course at ``course_root`` against the answer key package ``reference``.
-
-    Hidden: the course root (solutions, gradebook, submissions, …), the repository holding ``flowcourse``,
-    the grader's home, and the answer key's folder. Kept (read-only): the virtual environment and the
-    Python installation, the ``flowcourse`` package, the folders of extra spec modules.
+    Hidden: the course root (solutions with their keys, gradebook, submissions, …), the repository holding the
+    packages, the grader's home. Kept (read-only): the virtual environment and the Python installation, the
+    student toolkit (``flowcourse``), the grading side's kernel half (``flowcourse_instructor``: the check
+    runner, no answers), the lessons' registry (``flowcourse_lessons``) and each lesson's ``checks.py`` (case
+    inputs and named mistakes, which compute nothing without the key) — never a lesson's ``key.py``.
     """
     import flowcourse
+    import flowcourse_instructor
+    import flowcourse_lessons
 
-    package = Path(flowcourse.__file__).resolve().parent
-    hide = [Path(course_root).resolve(), package.parent.parent if package.parent.name == "src" else package.parent]
+    packages = [Path(m.__file__).resolve().parent for m in (flowcourse, flowcourse_instructor, flowcourse_lessons)]
+    hide = [Path(course_root).resolve(), flowcourse_lessons.COURSE_ROOT]
     home = Path.home().resolve()
     if home != Path("/"):
         hide.append(home)
-    key = _package_dir(reference)
-    if key is not None:
-        hide.append(key.resolve())
-    keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), package]
-    for name in spec_modules:
-        where = _package_dir(name.split(".")[0])
-        if where is not None:
-            keep.append(where.resolve().parent)
+    folders = [*flowcourse_lessons.register(course_root).values(), *flowcourse_lessons.lessons().values()]
+    checks = [folder / "checks.py" for folder in folders if (folder / "checks.py").is_file()]
+    keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), *packages, *checks]
     return Policy(mode=mode, hide=sorted({str(p) for p in hide}), keep=sorted({str(p) for p in keep}), **limits)
 
 

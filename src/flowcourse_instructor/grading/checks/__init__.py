@@ -70,6 +70,7 @@ def spec_fingerprint(name: str) -> str:
     """
     lesson = find_check(name).lesson
     if lesson not in _FINGERPRINTS:
-        path = Path(importlib.import_module(f"{lesson}.checks").__file__ or "")
-        _FINGERPRINTS[lesson] = hashlib.sha256(path.read_bytes() if path.is_file() else lesson.encode()).hexdigest()[:16]
+        path = Path(getattr(importlib.import_module(f"{lesson}.checks"), "__file__", None) or "")
+        data = path.read_bytes() if path.is_file() else lesson.encode()
+        _FINGERPRINTS[lesson] = hashlib.sha256(data).hexdigest()[:16]
     return _FINGERPRINTS[lesson]
