@@ -1,7 +1,8 @@
 """Sample-class students for lesson 02 (triangular Jacobians, MADE, MAF, IAF): one per classic mistake.
 
 Each student is the full solution with one solution cell replaced; every test cell not listed in
-``expect_points`` is expected at full points.
+``expect_points`` is expected at full points. ``MISTAKEN`` (at the end) proves every named mistake of
+``checks.py`` with an answer cell that makes it (``tests/test_hints_proven.py``).
 """
 
 TRIANGULAR_NOT_SUMMED = '''

@@ -1,4 +1,4 @@
-"""Hidden checks of lesson 04, Glow (answer key: ``reference.glow``).
+"""Hidden checks of lesson 04, Glow (answer key: ``key.py`` beside this file, reached only through ``ref``).
 
 Every layer is checked on images with non-square sides (so ``h·h`` or ``w·w`` cannot pass for ``h·w``), at
 random non-identity parameters, and in both directions on inputs that are not each other's images (a
@@ -576,40 +576,39 @@ FACTOR_OUT_MISTAKES = [
 
 # --- units: bits per dimension -------------------------------------------------------------------------------
 
-_LOG_17 = math.log(17)
 _LN2 = math.log(2)
 _MEAN_LOG_DENSITY = 85.0  # nats per dequantised 8x8 digit, the question's number
+_DIMS = 64  # pixels of a digit
 
 
-def _bpd(log_p: float, dims: int = 64, levels: int = 17) -> float:
-    return (-log_p + dims * math.log(levels)) / (dims * _LN2)
+# each mistake below is the key's answer, bpd = (−log p + 64·log 17)/(64·ln 2), with the mistake's change
 
 
 BPD_MISTAKES = [
     Mistake("nats per dimension, not bits",
             "bits = nats / ln 2: divide by 64·ln 2, not by 64",
-            lambda ref, kw: (-_MEAN_LOG_DENSITY + 64 * _LOG_17) / 64),
+            lambda ref, kw: ref.quiz_04_bits_per_dim * _LN2),
     Mistake("bits per image, not per dimension",
             "per DIMENSION: divide the bits of a whole image by its 64 pixels",
-            lambda ref, kw: (-_MEAN_LOG_DENSITY + 64 * _LOG_17) / _LN2),
+            lambda ref, kw: ref.quiz_04_bits_per_dim * _DIMS),
     Mistake("dequantisation term missing",
             "the density lives on [0, 1)^64 after dividing by 17: add 64·log 17 (the volume of the rescaling) before "
             "converting, bpd = (−log p + 64·log 17)/(64·ln 2)",
-            lambda ref, kw: -_MEAN_LOG_DENSITY / (64 * _LN2)),
+            lambda ref, kw: ref.quiz_04_bits_per_dim - math.log2(17)),
     Mistake("256 levels instead of 17",
             "the digits have 17 grey levels (0..16), not 256: the rescaling term is 64·log 17",
-            lambda ref, kw: _bpd(_MEAN_LOG_DENSITY, levels=256)),
+            lambda ref, kw: ref.quiz_04_bits_per_dim + math.log2(256) - math.log2(17)),
     Mistake("log-density not negated",
             "bits/dim measure a COST: −log p, so a higher density gives fewer bits",
-            lambda ref, kw: _bpd(-_MEAN_LOG_DENSITY)),
+            lambda ref, kw: ref.quiz_04_bits_per_dim + 2 * _MEAN_LOG_DENSITY / (_DIMS * _LN2)),
 ]
 
 NATS_PER_IMAGE_MISTAKES = [
     Mistake("bits per image, not nats",
             "2.18 bits/dim × 64 dims is the cost in BITS per image; nats = bits × ln 2",
-            lambda ref, kw: 2.18 * 64),
+            lambda ref, kw: ref.quiz_04_nats_per_image / _LN2),
     Mistake("nats per dimension, not per image",
-            "per image: multiply by the 64 dimensions too", lambda ref, kw: 2.18 * _LN2),
+            "per image: multiply by the 64 dimensions too", lambda ref, kw: ref.quiz_04_nats_per_image / _DIMS),
 ]
 
 CHECKS = [

@@ -320,8 +320,9 @@ MISTAKEN = {
     "ActNorm": {
         "ActNorm re-initialised after load_state_dict": ACTNORM_ATTRIBUTE_FLAG,
         "ActNorm initialised on every call": _actnorm_with(
-            _FLAG_BUFFER, _INIT_ONCE.replace("                self.initialized.fill_(True)",
-                                             "                # (the flag is never set)"), _HW_LOGDET),
+            _FLAG_BUFFER, _INIT_ONCE.replace("        if not bool(self.initialized):\n",
+                                             "        if not bool(self.initialized):  # checked, never set\n")
+            .replace("\n                self.initialized.fill_(True)", ""), _HW_LOGDET),
         "missing h·w factor": _actnorm_with(_FLAG_BUFFER, _INIT_ONCE, "self.log_scale.sum()"),
     },
     "conv1x1_logdet": {

@@ -304,6 +304,39 @@ def test_bad_input_is_named():
         Glow((1, 6, 6), levels=2, steps=1)
 
 
+# ------------------------------------------------------------------------ what the notebook's demo uses
+
+def test_released_soft_clamp_agrees_with_lesson_03_key():
+    """realnvp_clamp.soft_clamp (released with the notebook) is lesson 03's graded soft_clamp."""
+    from flowcourse_lessons.lesson_03.key import soft_clamp as key_soft_clamp
+    from flowcourse_lessons.lesson_04.realnvp_clamp import soft_clamp
+
+    log_s = 3.0 * images(4, 3, 5, 2)
+    for bound in (0.5, 2.0, 7.3):
+        torch.testing.assert_close(soft_clamp(log_s, bound), key_soft_clamp(log_s, bound), atol=0, rtol=0)
+        assert not torch.allclose(soft_clamp(log_s, bound), log_s)  # the clamp is not the identity here
+    with pytest.raises(ValueError, match="bound"):
+        soft_clamp(log_s, 0.0)
+
+
+def test_toolkit_coupling_with_the_released_clamp_is_the_keys_coupling(flowcheck):
+    """The demo's ChannelCoupling(c, hidden, log_scale_map=soft clamp) is the key's ChannelCoupling(c, hidden)."""
+    from flowcourse_lessons.lesson_04.realnvp_clamp import soft_clamp
+
+    from flowcourse import glow_blocks
+
+    key_layer = randomize(ChannelCoupling(5, hidden=8, clamp=0.7), 0.5).double()
+    demo = glow_blocks.ChannelCoupling(5, hidden=8, log_scale_map=lambda s: soft_clamp(s, 0.7)).double()
+    demo.load_state_dict(key_layer.state_dict())
+    z, x = images(3, 5, 4, 2), images(3, 5, 4, 2)
+    for a, b in zip((*key_layer(z), *key_layer.inverse(x)), (*demo(z), *demo.inverse(x)), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    flowcheck(demo, z)
+    unclamped = glow_blocks.ChannelCoupling(5, hidden=8).double()
+    unclamped.load_state_dict(key_layer.state_dict())
+    assert not torch.allclose(unclamped(z)[1], demo(z)[1])  # the clamp acts at these parameters
+
+
 # ------------------------------------------------------------------------------ lesson 04's numeric answers
 
 def test_lesson_04_numeric_answers():

@@ -1,4 +1,4 @@
-r"""Hidden checks of lesson 05, planar and radial flows (answer key: ``reference.planar``, ``reference.quiz``).
+r"""Hidden checks of lesson 05, planar and radial flows (answer key: this lesson's ``key.py``, reached via ``ref``).
 
 Every case uses parameters far from any initialisation: random ``u, w`` with :math:`w^\top u` both above
 and below :math:`-1`, non-zero biases, contracting and expanding radial layers. The planar layer class is
@@ -98,6 +98,7 @@ PLANAR_LOGDET_MISTAKES = [
 
 
 def _forward_with(ref: KeyRef, kw: Mapping[str, Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+    """A wrong ``x`` with the key's (right) log-det: the slip is in the map only."""
     return x, ref.planar_logdet(**kw)
 
 
@@ -108,7 +109,7 @@ PLANAR_FORWARD_MISTAKES = [
             lambda ref, kw: _forward_with(ref, kw, kw["z"] + kw["u"] * torch.tanh(_pre(kw)))),
     Mistake("points moved along w instead of u",
             "w sets the hyperplane (which points move how much); u is the direction they move: x = z + u·h",
-            lambda ref, kw: _forward_with(ref, kw, kw["z"] + torch.tanh(_pre(kw))[:, None] * kw["w"])),
+            lambda ref, kw: _forward_with(ref, kw, ref.planar_forward(**dict(kw, u=kw["w"]))[0])),
     Mistake("tanh instead of its derivative (in the log-det)",
             "the Jacobian is I + h'(wᵀz + b)·u wᵀ, so the log-det needs h' = 1 - tanh², not tanh itself",
             lambda ref, kw: (ref.planar_forward(**kw)[0], _logdet_with(kw, torch.tanh(_pre(kw))))),
@@ -155,6 +156,21 @@ def _u_hat_norm_not_squared(ref: KeyRef, u: Tensor, w: Tensor) -> Tensor:
     return u + torch.linalg.vector_norm(w) * (ref.planar_u_hat(u, w) - u)
 
 
+def _u_hat_without_minus_one(ref: KeyRef, kw: Mapping[str, Tensor]) -> Tensor:
+    """û with m(a) = softplus(a); refused where that leaves u unchanged (softplus(a) = a for large a),
+    since such a case cannot tell this mistake from "û not applied"."""
+    out = _u_hat_moved(ref, kw, 1.0)
+    if torch.allclose(out, kw["u"], rtol=1e-5, atol=1e-6):
+        raise ValueError("here m(a) without the -1 gives u itself: indistinguishable from û not applied")
+    return out
+
+
+def _u_unchanged(ref: KeyRef, kw: Mapping[str, Tensor]) -> Tensor:
+    """u itself; refused (as :func:`_u_hat_without_minus_one`) where the two mistakes coincide."""
+    _u_hat_without_minus_one(ref, kw)
+    return kw["u"].clone()
+
+
 def _log1p_exp_minus_softplus(a: Tensor) -> Tensor:
     """log(1 + e^a) - softplus(a): rounding-level where e^a is finite, inf where it overflows."""
     return torch.log(1 + torch.exp(a)) - F.softplus(a)
@@ -171,11 +187,11 @@ U_HAT_MISTAKES = [
             lambda ref, kw: _u_hat_moved(ref, kw, _log1p_exp_minus_softplus(kw["w"] @ kw["u"]))),
     Mistake("û not applied (u returned unchanged)",
             "û must move u along w until wᵀû = m(wᵀu) = -1 + softplus(wᵀu)",
-            lambda ref, kw: kw["u"].clone()),
+            _u_unchanged),
     Mistake("m(a) without the -1",
             "m(a) = -1 + softplus(a) ranges over (-1, ∞), exactly the allowed values of wᵀû; softplus alone "
             "needlessly forbids wᵀû ∈ (-1, 0]",
-            lambda ref, kw: _u_hat_moved(ref, kw, 1.0)),
+            _u_hat_without_minus_one),
 ]
 
 # --- the Planar class ----------------------------------------------------------------------------------------
@@ -294,8 +310,8 @@ def _radial_logdet_at_origin(ref: KeyRef, kw: Mapping[str, Tensor]) -> Tensor:
     return ref.radial_logdet(kw["z"], torch.zeros_like(kw["z0"]), kw["alpha"], kw["beta"])
 
 
-def _h(kw: Mapping[str, Tensor], name: str = "z", centre: bool = True) -> Tensor:
-    diff = kw[name] - kw["z0"] if centre else kw[name]
+def _h(kw: Mapping[str, Tensor], centre: bool = True) -> Tensor:
+    diff = kw["z"] - kw["z0"] if centre else kw["z"]
     return 1 / (kw["alpha"] + diff.norm(dim=1))
 
 

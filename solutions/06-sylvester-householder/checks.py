@@ -152,7 +152,7 @@ def _qr_h_dh(ref: KeyRef, kw: Mapping[str, Any], pre: str = "right") -> tuple[Te
 
 
 def _qr_with(ref: KeyRef, kw: Mapping[str, Any], *, pre: str, out: str = "right") -> tuple[Tensor, Tensor]:
-    """The triangular layer with a wrong pre-activation and/or output matrix, its log-det formula kept."""
+    """The triangular layer with a wrong pre-activation (and maybe output matrix), its log-det formula kept."""
     h, dh = _qr_h_dh(ref, kw, pre)
     QR = kw["Q"] @ kw["R"]
     return kw["z"] + (h @ QR.T if out == "right" else h @ QR), _qr_logdet(dh, kw)
@@ -278,7 +278,8 @@ CHECKS = [
                     lambda ref, kw: _qr_with(ref, kw, pre="column_form", out="not_transposed")),
             Mistake("QR not transposed in the output",
                     "for a batch of rows, QR·h(a) is h @ (Q @ R).T",
-                    lambda ref, kw: _qr_with(ref, kw, pre="right", out="not_transposed")),
+                    lambda ref, kw: (kw["z"] + _qr_h_dh(ref, kw)[0] @ (kw["Q"] @ kw["R"]),
+                                     ref.qr_sylvester_forward(**kw)[1])),
         ],
     ),
     Check(

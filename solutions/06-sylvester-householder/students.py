@@ -151,3 +151,185 @@ STUDENTS = [
         "expect_message": "reflections undone in the wrong order",
     },
 ]
+
+# One student's answer cell for every named mistake of checks.py, each making exactly that mistake
+# (tests/test_hints_proven.py runs it on top of the solution notebook and asks the judge to name it).
+MISTAKEN = {
+    "sylvester_logdet": {
+        "missing h′": '''
+def sylvester_logdet(z, A, B, b, activation="tanh", negative_slope=0.01):
+    m = A.shape[1]
+    small = torch.eye(m, dtype=z.dtype) + B.T @ A  # det(I_m + B^T A)
+    return torch.linalg.slogdet(small).logabsdet.expand(z.shape[0])
+''',
+        "h instead of h′": '''
+def sylvester_logdet(z, A, B, b, activation="tanh", negative_slope=0.01):
+    h, dh = h_and_dh(z @ B + b, activation, negative_slope)
+    m = A.shape[1]
+    small = torch.eye(m, dtype=z.dtype) + h.unsqueeze(2) * (B.T @ A)
+    return torch.linalg.slogdet(small).logabsdet
+''',
+        "A Bᵀ where Bᵀ A belongs (I_d vs I_m)": '''
+def sylvester_logdet(z, A, B, b, activation="tanh", negative_slope=0.01):
+    _, dh = h_and_dh(z @ B + b, activation, negative_slope)
+    d = A.shape[0]
+    big = torch.eye(d, dtype=z.dtype) + dh.unsqueeze(2) * (A @ B.T)
+    return torch.linalg.slogdet(big).logabsdet
+''',
+        "triangular shortcut on a matrix that is not triangular": '''
+def sylvester_logdet(z, A, B, b, activation="tanh", negative_slope=0.01):
+    _, dh = h_and_dh(z @ B + b, activation, negative_slope)
+    diagonal = torch.diagonal(B.T @ A)  # the determinant as the product of the diagonal
+    return torch.log(torch.abs(1 + dh * diagonal)).sum(dim=1)
+''',
+        "A and B swapped": '''
+def sylvester_logdet(z, A, B, b, activation="tanh", negative_slope=0.01):
+    _, dh = h_and_dh(z @ A + b, activation, negative_slope)  # a = A^T z + b
+    m = A.shape[1]
+    small = torch.eye(m, dtype=z.dtype) + dh.unsqueeze(2) * (A.T @ B)
+    return torch.linalg.slogdet(small).logabsdet
+''',
+    },
+    "sylvester_forward": {
+        "A and B swapped": '''
+def sylvester_forward(z, A, B, b, activation="tanh", negative_slope=0.01):
+    h, _ = h_and_dh(z @ A + b, activation, negative_slope)
+    return z + h @ B.T, sylvester_logdet(z, A, B, b, activation, negative_slope)
+''',
+        "A not transposed in row form": '''
+def sylvester_forward(z, A, B, b, activation="tanh", negative_slope=0.01):
+    h, _ = h_and_dh(z @ B + b, activation, negative_slope)
+    return z + h @ A, sylvester_logdet(z, A, B, b, activation, negative_slope)
+''',
+    },
+    "qr_sylvester_forward": {
+        "missing h′": '''
+def qr_sylvester_forward(z, Q, R, R_tilde, b, activation="tanh", negative_slope=0.01):
+    a = z @ Q @ R_tilde.T + b
+    h, dh = h_and_dh(a, activation, negative_slope)
+    x = z + h @ (Q @ R).T
+    diagonal = torch.diagonal(R_tilde) * torch.diagonal(R)
+    return x, torch.log(torch.abs(1 + diagonal)).sum() * torch.ones(z.shape[0], dtype=z.dtype)
+''',
+        "h instead of h′": '''
+def qr_sylvester_forward(z, Q, R, R_tilde, b, activation="tanh", negative_slope=0.01):
+    a = z @ Q @ R_tilde.T + b
+    h, dh = h_and_dh(a, activation, negative_slope)
+    x = z + h @ (Q @ R).T
+    diagonal = torch.diagonal(R_tilde) * torch.diagonal(R)
+    return x, torch.log(torch.abs(1 + h * diagonal)).sum(dim=1)
+''',
+        "log without abs": '''
+def qr_sylvester_forward(z, Q, R, R_tilde, b, activation="tanh", negative_slope=0.01):
+    a = z @ Q @ R_tilde.T + b
+    h, dh = h_and_dh(a, activation, negative_slope)
+    x = z + h @ (Q @ R).T
+    diagonal = torch.diagonal(R_tilde) * torch.diagonal(R)
+    return x, torch.log(1 + dh * diagonal).sum(dim=1)
+''',
+        "R̃ not transposed in the pre-activation": '''
+def qr_sylvester_forward(z, Q, R, R_tilde, b, activation="tanh", negative_slope=0.01):
+    a = z @ Q @ R_tilde + b
+    h, dh = h_and_dh(a, activation, negative_slope)
+    x = z + h @ (Q @ R).T
+    diagonal = torch.diagonal(R_tilde) * torch.diagonal(R)
+    return x, torch.log(torch.abs(1 + dh * diagonal)).sum(dim=1)
+''',
+        "column-vector matrices in row-vector code (pyro's bug)": '''
+def qr_sylvester_forward(z, Q, R, R_tilde, b, activation="tanh", negative_slope=0.01):
+    a = z @ (R_tilde @ Q.T) + b  # R~ Q^T z + b
+    h, dh = h_and_dh(a, activation, negative_slope)
+    x = z + h @ (Q @ R)  # Q R h
+    diagonal = torch.diagonal(R_tilde) * torch.diagonal(R)
+    return x, torch.log(torch.abs(1 + dh * diagonal)).sum(dim=1)
+''',
+        "QR not transposed in the output": '''
+def qr_sylvester_forward(z, Q, R, R_tilde, b, activation="tanh", negative_slope=0.01):
+    a = z @ Q @ R_tilde.T + b
+    h, dh = h_and_dh(a, activation, negative_slope)
+    x = z + h @ (Q @ R)
+    diagonal = torch.diagonal(R_tilde) * torch.diagonal(R)
+    return x, torch.log(torch.abs(1 + dh * diagonal)).sum(dim=1)
+''',
+    },
+    "householder_reflect": {
+        "v not normalised": '''
+def householder_reflect(z, v):
+    return z - 2 * (z @ v).unsqueeze(1) * v  # H z = z - 2 v v^T z
+''',
+        "divided by ‖v‖ instead of ‖v‖²": '''
+def householder_reflect(z, v):
+    return z - 2 * (z @ v).unsqueeze(1) * v / torch.linalg.vector_norm(v)
+''',
+        "projection instead of reflection (factor 2 missing)": '''
+def householder_reflect(z, v):
+    v_unit = v / torch.linalg.vector_norm(v)
+    return z - (z @ v_unit).unsqueeze(1) * v_unit
+''',
+    },
+    "householder_product": {
+        "reflections multiplied in reverse order": '''
+def householder_product(vs):
+    Q = torch.eye(vs.shape[1], dtype=vs.dtype)
+    for v in vs:
+        Q = householder_reflect(Q.T, v).T  # Q <- H_k Q
+    return Q
+''',
+        "v not normalised": '''
+def householder_product(vs):
+    d = vs.shape[1]
+    Q = torch.eye(d, dtype=vs.dtype)
+    for v in vs:
+        Q = Q @ (torch.eye(d, dtype=vs.dtype) - 2 * torch.outer(v, v))
+    return Q
+''',
+    },
+    "householder_forward": {
+        "log-det of a reflection taken as log(−1)": '''
+def householder_forward(z, vs):
+    logdet = torch.zeros(z.shape[0], dtype=z.dtype)
+    for v in vs:
+        z = householder_reflect(z, v)
+        logdet = logdet + torch.log(torch.tensor(-1.0, dtype=z.dtype))  # det H = -1
+    return z, logdet
+''',
+        "determinant returned instead of log|det|": '''
+def householder_forward(z, vs):
+    det = torch.ones(z.shape[0], dtype=z.dtype)
+    for v in vs:
+        z = householder_reflect(z, v)
+        det = -det  # det H = -1
+    return z, det
+''',
+        "reflections applied in reverse order": '''
+def householder_forward(z, vs):
+    for v in vs.flip(0):  # x = H_K ... H_1 z
+        z = householder_reflect(z, v)
+    return z, torch.zeros(z.shape[0], dtype=z.dtype)
+''',
+    },
+    "householder_inverse": {
+        "reflections undone in the wrong order": '''
+def householder_inverse(x, vs):
+    for v in vs:  # each H_k is its own inverse
+        x = householder_reflect(x, v)
+    return x, torch.zeros(x.shape[0], dtype=x.dtype)
+''',
+        "log-det of a reflection taken as log(−1)": '''
+def householder_inverse(x, vs):
+    logdet = torch.zeros(x.shape[0], dtype=x.dtype)
+    for v in vs.flip(0):
+        x = householder_reflect(x, v)
+        logdet = logdet + torch.log(torch.tensor(-1.0, dtype=x.dtype))
+    return x, logdet
+''',
+    },
+    "quiz_06_det_three_reflections": {
+        "|det| instead of det": '''
+det_three_reflections = 1.0
+''',
+        "log|det| instead of det": '''
+det_three_reflections = 0.0
+''',
+    },
+}

@@ -9,6 +9,11 @@ and its test, run only near the identity, could not see it).
 
 from __future__ import annotations
 
+import ast
+import json
+import math
+from pathlib import Path
+
 import pytest
 import torch
 from flowcourse_lessons.lesson_06.key import (
@@ -294,3 +299,35 @@ def test_householder_inverse_undoes_the_last_reflection_first(k):
 def test_householder_flow_bad_input_is_named(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the notebook's setup cell stands in for earlier lessons' functions: it must agree with their keys
+# ---------------------------------------------------------------------------------------------------------
+def notebook_setup_functions() -> dict:
+    """The functions the notebook's setup cell defines, run on their own (no dtype or seed side effects)."""
+    notebook = json.loads((Path(__file__).parent / "06-sylvester-householder.ipynb").read_text())
+    cell = next(c for c in notebook["cells"] if c.get("id") == "setup")
+    tree = ast.parse("".join(cell["source"]))
+    tree.body = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    namespace = {"math": math, "torch": torch}
+    exec(compile(tree, "<setup cell>", "exec"), namespace)
+    return namespace
+
+
+def test_setup_standard_normal_log_prob_is_lesson_01s():
+    from flowcourse_lessons.lesson_01.key import standard_normal_log_prob
+
+    z = 2.0 * torch.randn(7, 3, dtype=F64) + 0.5
+    torch.testing.assert_close(notebook_setup_functions()["standard_normal_log_prob"](z),
+                               standard_normal_log_prob(z))
+
+
+@pytest.mark.parametrize(("activation", "slope"), ACTS)
+def test_setup_h_and_dh_is_lesson_05s_planar_activation(activation, slope):
+    from flowcourse_lessons.lesson_05.key import planar_activation
+
+    a = 3.0 * torch.randn(6, 4, dtype=F64)
+    got = notebook_setup_functions()["h_and_dh"](a, activation, slope)
+    for mine, key in zip(got, planar_activation(a, activation, slope), strict=True):
+        torch.testing.assert_close(mine, key)

@@ -1,10 +1,12 @@
-"""Hidden checks of lesson 07, the expressive power of normalizing flows (answer key: ``reference.expressivity``).
+"""Hidden checks of lesson 07, the expressive power of normalizing flows (answer key: ``key.py``).
 
 The 1-D ReLU planar layer is checked both ways, including that it *refuses* parameters with
 :math:`1 + uw \\le 0` (a protocol turns "raised ValueError" into a comparable value). The slope bookkeeping of
 the construction is graded by the map the returned layers compose to, at probe points, so any equivalent
 choice of :math:`(u, w, b)` passes. The topology-matching functions receive small flows and densities
-written here (the kernel cannot import the answer key), all at random non-identity parameters in float64.
+written here (the kernel cannot import the answer key): an elementwise increasing map followed by an affine
+one, which is no lesson's graded layer, at random non-identity parameters in float64. Named mistakes are
+computed from the answer key (``ref``) wherever the mistake is a change of the key's result.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from flowcourse.expressivity import quantile_function, two_gaussians_1d
 from flowcourse.jacobian import batch_jacobian
 from flowcourse_instructor.grading.spec import Case, Check, Mistake, rand, randn, tensor
 
-_LOG_2PI = math.log(2 * math.pi)
 _RAISED = "raises ValueError"
 _ACCEPTED = "accepted non-invertible parameters (no error)"
 
@@ -65,24 +67,31 @@ def _layer_cases(name: str) -> list[Case]:
     ]
 
 
-def _relu_step(v: Tensor, u: float, w: float, b: float) -> tuple[Tensor, Tensor]:
-    """The layer's pieces: ``u·ReLU(wv + b)`` and the indicator of the active side, shape (batch,)."""
-    pre = w * v + b
-    return u * torch.relu(pre), (pre > 0).to(v.dtype).squeeze(1)
+def _forward_with(ref: Any, kw: Mapping[str, Any], logdet: Callable[[Tensor, float], Tensor]) -> tuple[Tensor, Tensor]:
+    """The key's map with a wrong log-det, ``logdet(key's log-det, 1 + uw)``; the key raises on invalid
+    parameters (there the mistake is 'accepted', not a wrong log-det)."""
+    x, key_logdet = ref.relu_planar_1d(**kw)
+    return x, logdet(key_logdet, 1 + kw["u"] * kw["w"])
 
 
-def _forward_with(kw: Mapping[str, Any], logdet: Callable[[Tensor, float], Tensor]) -> tuple[Tensor, Tensor]:
-    """The right map with a wrong log-det, ``logdet(active, 1 + uw)``."""
-    if 1 + kw["u"] * kw["w"] <= 0:
-        raise ValueError("invalid parameters: the mistake is 'accepted', not a wrong log-det")
-    shift, active = _relu_step(kw["z"], kw["u"], kw["w"], kw["b"])
-    return kw["z"] + shift, logdet(active, 1 + kw["u"] * kw["w"])
+def _active(key_logdet: Tensor, slope: float) -> Tensor:
+    """The indicator of the active side, from the key's log-det log(1 + uw)·1[wz + b > 0]."""
+    if slope == 1.0:
+        raise ValueError("uw = 0: the layer is a shift, log|uw| is undefined")
+    return key_logdet / math.log(slope)
 
 
 _SIDE_HINT = ("the layer is the identity where wz + b ≤ 0 and has slope 1 + uw where wz + b > 0: the log-det is "
               "log(1 + uw) on the ACTIVE side and 0 elsewhere")
 _INVALID_HINT = ("with 1 + uw ≤ 0 the layer is not invertible (slope ≤ 0 on the active side: it folds or flattens "
                  "the line); check the parameters first and raise ValueError naming 1 + u*w")
+
+
+def _same_u_inverse(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+    """``x - u·ReLU(wx + b)``: the key removes ``x - z = u/(1 + uw)·ReLU(wx + b)``, the mistake (1 + uw) times that."""
+    z, logdet = ref.relu_planar_1d_inverse(**kw)
+    return kw["x"] - (1 + kw["u"] * kw["w"]) * (kw["x"] - z), logdet
+
 
 # --- densities on the line -----------------------------------------------------------------------------------
 
@@ -108,38 +117,21 @@ _PUSHFORWARD_CASES = [
 ]
 
 
-def _undo(ref: Any, kw: Mapping[str, Any], order: Callable[[list], list]) -> tuple[Tensor, Tensor]:
-    """``f⁻¹(xs)`` and its log-det, the layers undone in ``order(layers)``."""
+def _inverse_logdet(ref: Any, kw: Mapping[str, Any]) -> Tensor:
+    """The log-det of ``f⁻¹`` at ``xs``: the key's inverse layers, the last layer undone first."""
     v, logdet = kw["xs"].unsqueeze(1), kw["xs"].new_zeros(kw["xs"].shape[0])
-    for u, w, b in order(list(kw["layers"])):
+    for u, w, b in reversed(list(kw["layers"])):
         v, ld = ref.relu_planar_1d_inverse(v, u, w, b)
         logdet = logdet + ld
-    return v[:, 0], logdet
+    return logdet
 
 
-def _normal_log_pdf(v: Tensor) -> Tensor:
-    return -0.5 * v**2 - 0.5 * _LOG_2PI
-
-
-def _density(ref: Any, kw: Mapping[str, Any], sign: float = 1.0, reverse: bool = True) -> Tensor:
-    z, logdet = _undo(ref, kw, (lambda ls: ls[::-1]) if reverse else (lambda ls: ls))
-    return (_normal_log_pdf(z) + sign * logdet).exp()
+def _density(ref: Any, kw: Mapping[str, Any], sign: float) -> Tensor:
+    """``φ(f⁻¹(x))·exp(sign·log-det)``: the key's density ``φ(f⁻¹(x))·exp(log-det)`` with the log-det changed."""
+    return ref.pushforward_density_1d(**kw) * torch.exp((sign - 1.0) * _inverse_logdet(ref, kw))
 
 
 # --- the construction ----------------------------------------------------------------------------------------
-
-
-def _mixture_icdf(alpha: Tensor) -> Tensor:
-    """Quantiles of ½N(−2, 0.5²) + ½N(2, 0.5²) by bisection (exact to ~1e-15 after 60 halvings of [-20, 20])."""
-    def cdf(x: Tensor) -> Tensor:
-        return 0.5 * torch.special.ndtr((x + 2) / 0.5) + 0.5 * torch.special.ndtr((x - 2) / 0.5)
-
-    lo, hi = torch.full_like(alpha, -20.0), torch.full_like(alpha, 20.0)
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        below = cdf(mid) < alpha
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    return (lo + hi) / 2
 
 
 class _Quantile:
@@ -164,7 +156,8 @@ _TRANSPORT_CASES = [
          lambda: {"target_icdf": _Quantile("the logistic distribution", lambda a: torch.log(a) - torch.log1p(-a)),
                   "n_pieces": 2}),
     Case("the lesson's mixture ½N(-2, 0.5²) + ½N(2, 0.5²), N = 10",
-         lambda: {"target_icdf": _Quantile("½N(-2, 0.5²) + ½N(2, 0.5²)", _mixture_icdf), "n_pieces": 10}),
+         lambda: {"target_icdf": _Quantile("½N(-2, 0.5²) + ½N(2, 0.5²)", quantile_function(two_gaussians_1d().cdf)),
+                  "n_pieces": 10}),
 ]
 
 
@@ -215,25 +208,24 @@ _LAYERS_CASES = [
 ]
 
 
-def _bookkeeping(kw: Mapping[str, Tensor], *, ratio: bool = True, kink_at_z: bool = False,
-                 shift: bool = True) -> tuple[Tensor, int]:
-    """The construction with one rule changed (the slope-bookkeeping mistakes)."""
-    z, x, s = kw["z_knots"], kw["x_knots"], kw["slopes"]
-    knots = z if kink_at_z else x
-    layers = [(float(x[0] - z[0]), 0.0, 1.0)] if shift else []
-    layers.append((1.0 - float(s[0]), -1.0, float(knots[0])))
-    previous = 1.0
-    for k in range(1, s.shape[0]):
-        layers.append((float(s[k]) / previous - 1.0 if ratio else float(s[k]) - 1.0, 1.0, -float(knots[k - 1])))
-        previous = float(s[k])
-    return _compose(layers)
+def _slopes_not_ratios(ref: Any, kw: Mapping[str, Tensor]) -> tuple[Tensor, int]:
+    """The key's layers, but layer k + 2 with u = s_k - 1 instead of s_k/r_k - 1 (same kink and side)."""
+    layers = ref.piecewise_linear_layers(**kw)
+    slopes = [float(s) for s in kw["slopes"][1:]]
+    return _compose(layers[:2] + [(s - 1.0, w, b) for (_, w, b), s in zip(layers[2:], slopes, strict=True)])
+
+
+def _kinks_at_z(ref: Any, kw: Mapping[str, Tensor]) -> tuple[Tensor, int]:
+    """The key's shift layer, then the key's construction with the base knots z_k as the kinks."""
+    shift = ref.piecewise_linear_layers(**kw)[0]
+    return _compose([shift, *ref.piecewise_linear_layers(kw["z_knots"], kw["z_knots"], kw["slopes"])[1:]])
 
 
 # --- total variation -----------------------------------------------------------------------------------------
 
 
 def _normal_pdf(xs: Tensor, mean: float, std: float) -> Tensor:
-    return torch.exp(-0.5 * ((xs - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+    return torch.distributions.Normal(mean, std).log_prob(xs).exp()
 
 
 def _tv_gaussians() -> dict[str, Tensor]:
@@ -262,10 +254,6 @@ _TV_CASES = [
 # --- topology matching: small flows and densities ------------------------------------------------------------
 
 
-def _std_normal_log_prob(v: Tensor) -> Tensor:
-    return -0.5 * (v**2).sum(1) - 0.5 * v.shape[1] * _LOG_2PI
-
-
 class _Density:
     """A log-density ``v -> (batch,)`` with a readable name."""
 
@@ -284,23 +272,25 @@ def _gaussian(name: str, mean: Tensor, cov: Tensor) -> _Density:
     return _Density(name, dist.log_prob)
 
 
-class _Sylvester:
-    r"""The map :math:`x = z + A\,h(B^\top z + b)` (``A = None``: the affine map :math:`x = Bz + b`), returning
-    ``(x, log|det J|)`` with the log-det from autograd-free closed forms."""
+def _standard_normal(d: int) -> _Density:
+    return _gaussian("N(0, I)" if d > 1 else "N(0, 1)", torch.zeros(d, dtype=torch.float64),
+                     torch.eye(d, dtype=torch.float64))
 
-    def __init__(self, name: str, A: Tensor | None, B: Tensor, b: Tensor, h: str = "tanh") -> None:
-        self.name, self.A, self.B, self.b, self.h = name, A, B, b, h
+
+class _Map:
+    r"""The base→data map :math:`x = M g(z) + c`, :math:`g` increasing and applied coordinatewise
+    (``None``: the identity), returning ``(x, log|det J|)`` with
+    :math:`\log|\det J| = \log|\det M| + \sum_i \log g'(z_i)`. It is no lesson's graded layer."""
+
+    def __init__(self, name: str, M: Tensor, c: Tensor, g: Callable[[Tensor], Tensor] | None = None,
+                 g_prime: Callable[[Tensor], Tensor] | None = None) -> None:
+        self.name, self.M, self.c, self.g, self.g_prime = name, M, c, g, g_prime
 
     def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        if self.A is None:
-            logdet = torch.linalg.slogdet(self.B).logabsdet.expand(z.shape[0])
-            return z @ self.B.T + self.b, logdet
-        pre = z @ self.B + self.b
-        act, dact = (torch.tanh(pre), 1 - torch.tanh(pre) ** 2) if self.h == "tanh" else \
-            (torch.relu(pre), (pre > 0).to(z.dtype))
-        m = self.B.shape[1]
-        small = torch.eye(m, dtype=z.dtype) + dact.unsqueeze(2) * (self.B.T @ self.A)
-        return z + act @ self.A.T, torch.linalg.slogdet(small).logabsdet
+        logdet = torch.linalg.slogdet(self.M).logabsdet.expand(z.shape[0])
+        if self.g is None:
+            return z @ self.M.T + self.c, logdet
+        return self.g(z) @ self.M.T + self.c, logdet + torch.log(self.g_prime(z)).sum(1)
 
     def __repr__(self) -> str:
         return f"<flow: {self.name}>"
@@ -309,42 +299,41 @@ class _Sylvester:
 def _affine_exact() -> dict[str, Any]:
     M = tensor([[1.5, 0.4], [-0.3, 0.7]])
     c = tensor([0.2, -1.0])
-    return {"flow": _Sylvester("affine x = Mz + c", None, M, c), "z": randn(6, 2, seed=111),
-            "log_p": _gaussian("N(c, MMᵀ), the exact pushforward", c, M @ M.T),
-            "log_q": _Density("N(0, I)", _std_normal_log_prob)}
+    return {"flow": _Map("affine x = Mz + c", M, c), "z": randn(6, 2, seed=111),
+            "log_p": _gaussian("N(c, MMᵀ), the exact pushforward", c, M @ M.T), "log_q": _standard_normal(2)}
 
 
-def _tanh_planar() -> dict[str, Any]:
-    A, B = randn(2, 1, seed=112), randn(2, 1, seed=113)
-    A = 0.8 * A / (A.norm() * B.norm())  # contraction: invertible
-    return {"flow": _Sylvester("tanh planar layer in 2-D", A, B, randn(1, seed=114)), "z": randn(7, 2, seed=115),
+def _smooth() -> dict[str, Any]:
+    flow = _Map("x = M(z + ½ sin z) + c in 2-D", randn(2, 2, seed=112) + tensor([[1.0, 0.0], [0.0, 1.0]]),
+                randn(2, seed=113), lambda v: v + 0.5 * torch.sin(v), lambda v: 1 + 0.5 * torch.cos(v))
+    return {"flow": flow, "z": randn(7, 2, seed=115),
             "log_p": _gaussian("N(0, 4I)", torch.zeros(2, dtype=torch.float64), 4 * torch.eye(2, dtype=torch.float64)),
-            "log_q": _Density("N(0, I)", _std_normal_log_prob)}
+            "log_q": _standard_normal(2)}
 
 
-def _relu_sylvester() -> dict[str, Any]:
-    A, B = randn(3, 2, seed=116), randn(3, 2, seed=117)
-    A = 0.7 * A / (torch.linalg.matrix_norm(A, 2) * torch.linalg.matrix_norm(B, 2))
+def _piecewise_linear() -> dict[str, Any]:
+    kinks = randn(3, seed=118)
+    flow = _Map("x = M(z + 0.8·ReLU(z - t)) + c in 3-D, piecewise linear", randn(3, 3, seed=116),
+                randn(3, seed=117), lambda v: v + 0.8 * torch.relu(v - kinks),
+                lambda v: 1 + 0.8 * (v > kinks).to(v.dtype))
     mean = tensor([0.5, -1.0, 0.3])
-    return {"flow": _Sylvester("ReLU Sylvester layer, d = 3, m = 2", A, B, randn(2, seed=118), "relu"),
-            "z": randn(8, 3, seed=119),
+    return {"flow": flow, "z": randn(8, 3, seed=119),
             "log_p": _gaussian("N((0.5, -1, 0.3), 2I)", mean, 2 * torch.eye(3, dtype=torch.float64)),
-            "log_q": _Density("N(0, I)", _std_normal_log_prob)}
+            "log_q": _standard_normal(3)}
 
 
-def _relu_1d() -> dict[str, Any]:
-    return {"flow": _Sylvester("1-D ReLU planar layer x = z + 1.5·ReLU(0.8z - 0.2)", tensor([[1.5]]),
-                               tensor([[0.8]]), tensor([-0.2]), "relu"),
-            "z": tensor([[0.9]]),
-            "log_p": _gaussian("N(1, 0.5²)", tensor([1.0]), tensor([[0.25]])),
-            "log_q": _Density("N(0, 1)", _std_normal_log_prob)}
+def _one_d() -> dict[str, Any]:
+    return {"flow": _Map("1-D map x = sinh(z)", tensor([[1.0]]), tensor([0.0]), torch.sinh, torch.cosh),
+            "z": tensor([[0.9]]), "log_p": _gaussian("N(1, 0.5²)", tensor([1.0]), tensor([[0.25]])),
+            "log_q": _standard_normal(1)}
 
 
 _TOPOLOGY_CASES = [
     Case("affine map, p its exact pushforward", _affine_exact),
-    Case("tanh planar layer in 2-D, p = N(0, 4I) (not the pushforward)", _tanh_planar),
-    Case("ReLU Sylvester layer in 3-D with 2 neurons, p = N((0.5, -1, 0.3), 2I)", _relu_sylvester),
-    Case("batch of 1 in 1-D: a ReLU planar layer, p = N(1, 0.5²)", _relu_1d),
+    Case("smooth map x = M(z + ½ sin z) + c in 2-D, p = N(0, 4I) (not the pushforward)", _smooth),
+    Case("piecewise-linear map in 3-D (coordinatewise ReLU kinks, then M), p = N((0.5, -1, 0.3), 2I)",
+         _piecewise_linear),
+    Case("batch of 1 in 1-D: x = sinh(z), p = N(1, 0.5²)", _one_d),
 ]
 
 
@@ -400,10 +389,6 @@ def _rank_absolute(kw: Mapping[str, Any]) -> int:
 # --- depth ---------------------------------------------------------------------------------------------------
 
 
-def _kl(var_q: float, var_p: float, d: int = 1) -> float:
-    return d * (0.5 * math.log(var_p / var_q) + var_q / (2 * var_p) - 0.5)
-
-
 _KL_CASES = [
     Case("KL(N(0,1) ‖ N(0,4)), d omitted (the lesson's 0.318)", lambda: {"var_q": 1.0, "var_p": 4.0}),
     Case("the depth experiment at K = 0: d = 8, variances 1 and 4", lambda: {"var_q": 1.0, "var_p": 4.0, "d": 8}),
@@ -412,10 +397,6 @@ _KL_CASES = [
     Case("equal variances (KL = 0), d = 5", lambda: {"var_q": 2.0, "var_p": 2.0, "d": 5}),
     Case("large magnitudes: variances 1e-3 and 1e3, d = 2", lambda: {"var_q": 1e-3, "var_p": 1e3, "d": 2}),
 ]
-
-
-def _kl_kw(kw: Mapping[str, Any]) -> tuple[float, float, int]:
-    return kw["var_q"], kw["var_p"], kw.get("d", 1)
 
 
 CHECKS = [
@@ -427,13 +408,13 @@ CHECKS = [
         mistakes=[
             Mistake("invalid slope 1 + uw ≤ 0 accepted", _INVALID_HINT, _accepted),
             Mistake("log-det on the wrong side of the kink", _SIDE_HINT,
-                    lambda ref, kw: _forward_with(kw, lambda active, s: math.log(s) * (1 - active))),
+                    lambda ref, kw: _forward_with(ref, kw, lambda ld, s: math.log(s) - ld)),
             Mistake("log-det log(1 + uw) at every point", _SIDE_HINT,
-                    lambda ref, kw: _forward_with(kw, lambda active, s: math.log(s) * torch.ones_like(active))),
+                    lambda ref, kw: _forward_with(ref, kw, lambda ld, s: torch.full_like(ld, math.log(s)))),
             Mistake("the identity's 1 forgotten in the slope",
                     "x = z + u·ReLU(wz + b) has derivative 1 + uw on the active side (the identity contributes "
                     "the 1), not uw",
-                    lambda ref, kw: _forward_with(kw, lambda active, s: math.log(abs(s - 1)) * active)),
+                    lambda ref, kw: _forward_with(ref, kw, lambda ld, s: math.log(abs(s - 1)) * _active(ld, s))),
         ],
     ),
     Check(
@@ -443,22 +424,21 @@ CHECKS = [
         outputs=("z", "log-det"),
         mistakes=[
             Mistake("invalid slope 1 + uw ≤ 0 accepted", _INVALID_HINT, _accepted),
-            Mistake("log-det sign: the forward log-det returned by the inverse",
+            Mistake("log-det sign (the forward log-det returned by the inverse)",
                     "the inverse has slope 1/(1 + uw) on the active side: its log-det is -log(1 + uw) there",
                     lambda ref, kw: (ref.relu_planar_1d_inverse(**kw)[0],
                                      -ref.relu_planar_1d_inverse(**kw)[1])),
-            Mistake("the same u subtracted: z = x - u·ReLU(wx + b)",
+            Mistake("the same u subtracted (z = x - u·ReLU(wx + b))",
                     "on the active side wx + b = (1 + uw)(wz + b), so the amount to remove is "
                     "u/(1 + uw)·ReLU(wx + b), not u·ReLU(wx + b)",
-                    lambda ref, kw: (kw["x"] - kw["u"] * torch.relu(kw["w"] * kw["x"] + kw["b"]),
-                                     ref.relu_planar_1d_inverse(**kw)[1])),
+                    lambda ref, kw: _same_u_inverse(ref, kw)),
         ],
     ),
     Check(
         "pushforward_density_1d",
         cases=_PUSHFORWARD_CASES,
         mistakes=[
-            Mistake("log-det sign: the inverse's log-det subtracted",
+            Mistake("log-det sign (the inverse's log-det subtracted)",
                     "p_X(x) = φ(f⁻¹(x))·|d f⁻¹/dx|: the inverse's log-det is ADDED to log φ(f⁻¹(x))",
                     lambda ref, kw: _density(ref, kw, sign=-1.0)),
             Mistake("log-det missing",
@@ -466,7 +446,7 @@ CHECKS = [
                     lambda ref, kw: _density(ref, kw, sign=0.0)),
             Mistake("layers undone in the wrong order",
                     "x = f_K(…f_1(z)), so f⁻¹ undoes the LAST layer first: loop over reversed(layers)",
-                    lambda ref, kw: _density(ref, kw, reverse=False)),
+                    lambda ref, kw: ref.pushforward_density_1d(list(kw["layers"])[::-1], kw["xs"])),
         ],
     ),
     Check(
@@ -490,17 +470,17 @@ CHECKS = [
         protocol=_composed,
         outputs=("the composed map at 61 probe points", "the number of layers"),
         mistakes=[
-            Mistake("slope bookkeeping: u = s_k - 1 instead of s_k/r_k - 1",
+            Mistake("slope bookkeeping (u = s_k - 1 instead of s_k/r_k - 1)",
                     "right of x_k the earlier layers have already set the slope to r_k (s_(k-1), or 1 at the first "
                     "knot); a layer MULTIPLIES the slope on its active side by 1 + uw, so 1 + uw must be s_k/r_k",
-                    lambda ref, kw: _bookkeeping(kw, ratio=False)),
+                    lambda ref, kw: _slopes_not_ratios(ref, kw)),
             Mistake("kinks at the base knots z_k instead of the data knots x_k",
                     "layer k + 2 acts on points the earlier layers have already moved: z_k is at x_k by then, "
                     "so the kink goes at x_k (b = -x_k)",
-                    lambda ref, kw: _bookkeeping(kw, kink_at_z=True)),
+                    lambda ref, kw: _kinks_at_z(ref, kw)),
             Mistake("the shift layer missing",
                     "layer 1, (x_1 - z_1, 0, 1), moves z_1 onto x_1; without it every knot is off by x_1 - z_1",
-                    lambda ref, kw: _bookkeeping(kw, shift=False)),
+                    lambda ref, kw: _compose(ref.piecewise_linear_layers(**kw)[1:])),
         ],
     ),
     Check(
@@ -558,7 +538,7 @@ CHECKS = [
         "pointwise_condition_residual",
         cases=_TOPOLOGY_CASES,
         mistakes=[
-            Mistake("Jacobian not transposed: C∇log p(f(z)) instead of Cᵀ∇log p(f(z))",
+            Mistake("Jacobian not transposed (C∇log p(f(z)) instead of Cᵀ∇log p(f(z)))",
                     "by the chain rule ∇_z log p(f(z)) = Cᵀ ∇_x log p(x) with C = ∂f/∂z: transpose C "
                     "(batch_jacobian returns C with rows = outputs)",
                     lambda ref, kw: _residual_untransposed(kw)),
@@ -571,19 +551,18 @@ CHECKS = [
         "gaussian_kl",
         cases=_KL_CASES,
         mistakes=[
-            Mistake("KL arguments swapped: KL(p ‖ q) instead of KL(q ‖ p)",
+            Mistake("KL arguments swapped (KL(p ‖ q) instead of KL(q ‖ p))",
                     "KL is not symmetric: KL(N(0, σ_q²) ‖ N(0, σ_p²)) = d(½ log(σ_p²/σ_q²) + σ_q²/(2σ_p²) - ½)",
-                    lambda ref, kw: _kl(kw["var_p"], kw["var_q"], kw.get("d", 1))),
+                    lambda ref, kw: ref.gaussian_kl(kw["var_p"], kw["var_q"], kw.get("d", 1))),
             Mistake("½ missing in front of the log",
                     "the log term is ½ log(σ_p²/σ_q²) = log(σ_p/σ_q): half the log of the VARIANCE ratio",
-                    lambda ref, kw: kw.get("d", 1) * (math.log(kw["var_p"] / kw["var_q"])
-                                                      + kw["var_q"] / (2 * kw["var_p"]) - 0.5)),
+                    lambda ref, kw: ref.gaussian_kl(**kw) + kw.get("d", 1) * 0.5 * math.log(kw["var_p"] / kw["var_q"])),
             Mistake("dimension d ignored",
                     "the d coordinates are independent: their KLs add, so multiply by d",
-                    lambda ref, kw: _kl(kw["var_q"], kw["var_p"])),
+                    lambda ref, kw: ref.gaussian_kl(kw["var_q"], kw["var_p"])),
             Mistake("variances treated as standard deviations",
                     "the arguments are variances σ²; squaring them again gives log(σ_p²/σ_q²) + σ_q⁴/(2σ_p⁴) - ½",
-                    lambda ref, kw: _kl(kw["var_q"] ** 2, kw["var_p"] ** 2, kw.get("d", 1))),
+                    lambda ref, kw: ref.gaussian_kl(kw["var_q"] ** 2, kw["var_p"] ** 2, kw.get("d", 1))),
         ],
     ),
     Check("quiz_07_pwc_invertible",

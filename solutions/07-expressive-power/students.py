@@ -45,7 +45,7 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                         '    return z, logdet\n'
                                         '    ### END SOLUTION'},
   'expect_points': {'test-relu-planar-inverse': 0.8571, 'test-pushforward-density': 0.5},
-  'expect_message': 'log-det sign: the forward log-det returned by the inverse'},
+  'expect_message': 'log-det sign (the forward log-det returned by the inverse)'},
  {'id': 'l07-invalid-slope-accepted',
   'lesson': '07-expressive-power',
   'patches': {'relu_planar_1d': 'def relu_planar_1d(z, u, w, b):\n'
@@ -117,3 +117,235 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                               '    ### END SOLUTION'},
   'expect_points': {'test-pointwise-residual': 0.5},
   'expect_message': 'Jacobian not transposed'}]
+
+# One answer cell per named mistake of checks.py, written as a student would (tests/test_hints_proven.py).
+MISTAKEN = {
+    "relu_planar_1d": {
+        "invalid slope 1 + uw ≤ 0 accepted": '''
+def relu_planar_1d(z, u, w, b):
+    pre = w * z + b
+    x = z + u * torch.relu(pre)
+    logdet = torch.log(torch.abs(torch.tensor(1 + u * w))) * (pre[:, 0] > 0).to(z.dtype)
+    return x, logdet
+''',
+        "log-det on the wrong side of the kink": '''
+def relu_planar_1d(z, u, w, b):
+    slope = 1 + u * w
+    if slope <= 0:
+        raise ValueError(f"not invertible: 1 + u*w = {slope:g}")
+    pre = w * z + b
+    x = z + u * torch.relu(pre)
+    logdet = math.log(slope) * (pre[:, 0] <= 0).to(z.dtype)
+    return x, logdet
+''',
+        "log-det log(1 + uw) at every point": '''
+def relu_planar_1d(z, u, w, b):
+    slope = 1 + u * w
+    if slope <= 0:
+        raise ValueError(f"not invertible: 1 + u*w = {slope:g}")
+    x = z + u * torch.relu(w * z + b)
+    logdet = torch.full((z.shape[0],), math.log(slope), dtype=z.dtype)
+    return x, logdet
+''',
+        "the identity's 1 forgotten in the slope": '''
+def relu_planar_1d(z, u, w, b):
+    if 1 + u * w <= 0:
+        raise ValueError(f"not invertible: 1 + u*w = {1 + u * w:g}")
+    pre = w * z + b
+    x = z + u * torch.relu(pre)
+    logdet = math.log(abs(u * w)) * (pre[:, 0] > 0).to(z.dtype)  # derivative of u·ReLU(wz + b)
+    return x, logdet
+''',
+    },
+    "relu_planar_1d_inverse": {
+        "invalid slope 1 + uw ≤ 0 accepted": '''
+def relu_planar_1d_inverse(x, u, w, b):
+    slope = 1 + u * w
+    pre = w * x + b
+    z = x - u / slope * torch.relu(pre)
+    logdet = -torch.log(torch.abs(torch.tensor(slope))) * (pre[:, 0] > 0).to(x.dtype)
+    return z, logdet
+''',
+        "log-det sign (the forward log-det returned by the inverse)": '''
+def relu_planar_1d_inverse(x, u, w, b):
+    slope = 1 + u * w
+    if slope <= 0:
+        raise ValueError(f"not invertible: 1 + u*w = {slope:g}")
+    pre = w * x + b
+    z = x - u / slope * torch.relu(pre)
+    logdet = math.log(slope) * (pre[:, 0] > 0).to(x.dtype)
+    return z, logdet
+''',
+        "the same u subtracted (z = x - u·ReLU(wx + b))": '''
+def relu_planar_1d_inverse(x, u, w, b):
+    slope = 1 + u * w
+    if slope <= 0:
+        raise ValueError(f"not invertible: 1 + u*w = {slope:g}")
+    pre = w * x + b
+    z = x - u * torch.relu(pre)  # undo the shift that the forward layer added
+    logdet = -math.log(slope) * (pre[:, 0] > 0).to(x.dtype)
+    return z, logdet
+''',
+    },
+    "pushforward_density_1d": {
+        "log-det sign (the inverse's log-det subtracted)": '''
+def pushforward_density_1d(layers, xs):
+    v = xs.reshape(-1, 1)
+    logdet = torch.zeros_like(xs)
+    for u, w, b in reversed(layers):
+        v, layer_logdet = relu_planar_1d_inverse(v, u, w, b)
+        logdet = logdet + layer_logdet
+    return torch.exp(standard_normal_log_prob(v) - logdet)
+''',
+        "log-det missing": '''
+def pushforward_density_1d(layers, xs):
+    v = xs.reshape(-1, 1)
+    for u, w, b in reversed(layers):
+        v, _ = relu_planar_1d_inverse(v, u, w, b)
+    return torch.exp(standard_normal_log_prob(v))
+''',
+        "layers undone in the wrong order": '''
+def pushforward_density_1d(layers, xs):
+    v = xs.reshape(-1, 1)
+    logdet = torch.zeros_like(xs)
+    for u, w, b in layers:
+        v, layer_logdet = relu_planar_1d_inverse(v, u, w, b)
+        logdet = logdet + layer_logdet
+    return torch.exp(standard_normal_log_prob(v) + logdet)
+''',
+    },
+    "piecewise_linear_transport": {
+        "tail slopes copied from the neighbouring bins": '''
+def piecewise_linear_transport(target_icdf, n_pieces):
+    levels = torch.arange(1, n_pieces, dtype=torch.float64) / n_pieces
+    z_knots, x_knots = torch.special.ndtri(levels), target_icdf(levels)
+    inner = (x_knots[1:] - x_knots[:-1]) / (z_knots[1:] - z_knots[:-1])
+    return z_knots, x_knots, torch.cat([inner[:1], inner, inner[-1:]])  # the tails continue their neighbours
+''',
+        "tails left at slope 1": '''
+def piecewise_linear_transport(target_icdf, n_pieces):
+    levels = torch.arange(1, n_pieces, dtype=torch.float64) / n_pieces
+    z_knots, x_knots = torch.special.ndtri(levels), target_icdf(levels)
+    inner = (x_knots[1:] - x_knots[:-1]) / (z_knots[1:] - z_knots[:-1])
+    one = torch.ones(1, dtype=torch.float64)
+    return z_knots, x_knots, torch.cat([one, inner, one])
+''',
+    },
+    "piecewise_linear_layers": {
+        "slope bookkeeping (u = s_k - 1 instead of s_k/r_k - 1)": '''
+def piecewise_linear_layers(z_knots, x_knots, slopes):
+    x1 = float(x_knots[0])
+    layers = [(x1 - float(z_knots[0]), 0.0, 1.0), (1.0 - float(slopes[0]), -1.0, x1)]
+    for k in range(1, len(slopes)):
+        layers.append((float(slopes[k]) - 1.0, 1.0, -float(x_knots[k - 1])))
+    return layers
+''',
+        "kinks at the base knots z_k instead of the data knots x_k": '''
+def piecewise_linear_layers(z_knots, x_knots, slopes):
+    z1 = float(z_knots[0])
+    layers = [(float(x_knots[0]) - z1, 0.0, 1.0), (1.0 - float(slopes[0]), -1.0, z1)]
+    previous = 1.0
+    for k in range(1, len(slopes)):
+        layers.append((float(slopes[k]) / previous - 1.0, 1.0, -float(z_knots[k - 1])))
+        previous = float(slopes[k])
+    return layers
+''',
+        "the shift layer missing": '''
+def piecewise_linear_layers(z_knots, x_knots, slopes):
+    layers = [(1.0 - float(slopes[0]), -1.0, float(x_knots[0]))]
+    previous = 1.0
+    for k in range(1, len(slopes)):
+        layers.append((float(slopes[k]) / previous - 1.0, 1.0, -float(x_knots[k - 1])))
+        previous = float(slopes[k])
+    return layers
+''',
+    },
+    "total_variation_1d": {
+        "TV without the ½": '''
+def total_variation_1d(p_values, q_values, xs):
+    return torch.trapezoid((p_values - q_values).abs(), xs)
+''',
+        "squared differences (a 'total variance', not the total variation)": '''
+def total_variation_1d(p_values, q_values, xs):
+    return 0.5 * torch.trapezoid((p_values - q_values) ** 2, xs)
+''',
+        "sum without the grid spacing": '''
+def total_variation_1d(p_values, q_values, xs):
+    return 0.5 * (p_values - q_values).abs().sum()
+''',
+        "no absolute value": '''
+def total_variation_1d(p_values, q_values, xs):
+    return 0.5 * torch.trapezoid(p_values - q_values, xs)
+''',
+    },
+    "log_det_term": {
+        "-log|det J_f| used for L": '''
+def log_det_term(flow, z, log_p, log_q):
+    x, logdet = flow(z)
+    return -logdet  # change of variables: log p(f(z)) = log q(z) - log|det J|
+''',
+        "log q evaluated at f(z)": '''
+def log_det_term(flow, z, log_p, log_q):
+    x, _ = flow(z)
+    return log_p(x) - log_q(x)
+''',
+        "log p evaluated at z": '''
+def log_det_term(flow, z, log_p, log_q):
+    return log_p(z) - log_q(z)
+''',
+    },
+    "gradient_rank": {
+        "absolute threshold": '''
+def gradient_rank(grads, rtol=1e-8):
+    s = torch.linalg.svdvals(grads)
+    return int((s > rtol).sum())
+''',
+        "torch.linalg.matrix_rank with its default tolerance": '''
+def gradient_rank(grads, rtol=1e-8):
+    return int(torch.linalg.matrix_rank(grads))
+''',
+    },
+    "pointwise_condition_residual": {
+        "Jacobian not transposed (C∇log p(f(z)) instead of Cᵀ∇log p(f(z)))": '''
+def pointwise_condition_residual(flow, z, log_p, log_q):
+    C = batch_jacobian(flow, z.detach())
+    x = flow(z.detach())[0].detach().requires_grad_(True)
+    (score_p,) = torch.autograd.grad(log_p(x).sum(), x)
+    z = z.detach().requires_grad_(True)
+    (score_q,) = torch.autograd.grad(log_q(z).sum(), z)
+    return (C @ score_p.unsqueeze(2)).squeeze(2) - score_q
+''',
+        "score of p taken at z instead of f(z)": '''
+def pointwise_condition_residual(flow, z, log_p, log_q):
+    C = batch_jacobian(flow, z.detach())
+    z = z.detach().requires_grad_(True)
+    (score_p,) = torch.autograd.grad(log_p(z).sum(), z)
+    (score_q,) = torch.autograd.grad(log_q(z).sum(), z)
+    return (C.transpose(1, 2) @ score_p.unsqueeze(2)).squeeze(2) - score_q
+''',
+    },
+    "gaussian_kl": {
+        "KL arguments swapped (KL(p ‖ q) instead of KL(q ‖ p))": '''
+def gaussian_kl(var_q, var_p, d=1):
+    return d * (0.5 * math.log(var_q / var_p) + var_p / (2 * var_q) - 0.5)
+''',
+        "½ missing in front of the log": '''
+def gaussian_kl(var_q, var_p, d=1):
+    return d * (math.log(var_p / var_q) + var_q / (2 * var_p) - 0.5)
+''',
+        "dimension d ignored": '''
+def gaussian_kl(var_q, var_p, d=1):
+    return 0.5 * math.log(var_p / var_q) + var_q / (2 * var_p) - 0.5
+''',
+        "variances treated as standard deviations": '''
+def gaussian_kl(var_q, var_p, d=1):
+    return d * (math.log(var_p / var_q) + var_q ** 2 / (2 * var_p ** 2) - 0.5)
+''',
+    },
+    "quiz_07_pwc_invertible": {"monotone step functions": 'answer_pwc = "C"\n'},
+    "quiz_07_tv_definition": {"total variance": 'answer_tv = "C"\n', "squared distance": 'answer_tv = "B"\n'},
+    "quiz_07_one_dimension": {"exact instead of approximate": 'answer_one_dimension = "A"\n'},
+    "quiz_07_depth_bound": {"necessary read as sufficient": 'answer_depth = "C"\n'},
+    "quiz_07_sylvester_rank_bound": {"dimension instead of neurons": "rank_bound = 10\n",
+                                     "layers instead of neurons": "rank_bound = 3\n"},
+}

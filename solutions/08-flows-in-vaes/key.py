@@ -29,17 +29,21 @@ References: Kingma & Welling (2014), *Auto-Encoding Variational Bayes*; Rezende 
 *Variational Inference with Normalizing Flows*, sections 4 and 6; Burda, Grosse & Salakhutdinov (2016),
 *Importance Weighted Autoencoders*.
 
+The networks, the training loop and the data live in the toolkit, :mod:`flowcourse.vae`, which takes the
+formulas as arguments; :data:`FORMULAS` are this key's, and :func:`FlowVAE` and :func:`train_vae` build and
+train a toolkit model with them (and a lesson 03 RealNVP as the prior).
+
 >>> import torch
 >>> model = FlowVAE(latent_dim=2, hidden=16, n_flows=2)
->>> x = binarize(torch.tensor([[0.0, 9.0, 16.0, 3.0]]).repeat(3, 16))
->>> elbo(model, x, n_samples=4).shape
+>>> x = vae.binarize(torch.tensor([[0.0, 9.0, 16.0, 3.0]]).repeat(3, 16))
+>>> vae.elbo(model, x, n_samples=4).shape
 torch.Size([3])
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NamedTuple
 
@@ -48,46 +52,27 @@ import torch.nn.functional as F
 from flowcourse_lessons.lesson_01.key import compose_forward
 from flowcourse_lessons.lesson_03.key import RealNVP
 from flowcourse_lessons.lesson_05.key import planar_activation, planar_u_hat
-from torch import Tensor, nn
+from torch import Tensor
 from torch.func import vmap
-from tqdm import tqdm
 
-from flowcourse.base import FlowDistribution, StandardNormal, check_batch
-from flowcourse.data import digits
+from flowcourse import vae
+from flowcourse.base import Flow, check_batch
 from flowcourse.training import single_thread
 
 __all__ = [
-    "binarize",
     "diagonal_normal_log_prob",
     "bernoulli_log_prob",
     "amortized_planar_forward",
     "amortized_planar_flow",
-    "FlowVAE",
-    "log_importance_weights",
-    "elbo",
-    "importance_weighted_log_likelihood",
     "flow_elbo",
     "importance_weighted_bound",
+    "FORMULAS",
+    "FlowVAE",
+    "importance_weighted_log_likelihood",
     "train_vae",
     "PosteriorFlowScore",
     "compare_posterior_flows",
 ]
-
-DIGITS_THRESHOLD = 8.0
-MAX_GRAD_NORM = 5.0
-
-
-def binarize(x: Tensor, threshold: float = DIGITS_THRESHOLD) -> Tensor:
-    r"""Binary pixels :math:`\mathbb{1}[x > \text{threshold}]`, flattened to ``(batch, pixels)``.
-
-    The digits' grey levels are 0..16; the default threshold puts levels 9..16 on and 0..8 off, which
-    turns about 29% of the pixels on.
-
-    >>> binarize(torch.tensor([[[0.0, 8.0], [9.0, 16.0]]]))
-    tensor([[0., 0., 1., 1.]])
-    """
-    check_batch(x, name="x")
-    return (x > threshold).to(x.dtype).flatten(1)
 
 
 def diagonal_normal_log_prob(z: Tensor, mu: Tensor, log_sigma: Tensor) -> Tensor:
@@ -215,162 +200,6 @@ def _planar_layer(z: Tensor, *, u_hat: Tensor, w: Tensor, b: Tensor, w_u: Tensor
     return z + h.unsqueeze(-1) * u_hat, logdet
 
 
-def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
-                         nn.Linear(hidden, n_out))
-
-
-class FlowVAE(nn.Module):
-    r"""A VAE on binary images with an amortised planar-flow posterior and an optional RealNVP prior.
-
-    * Encoder: :math:`x \mapsto (\mu, \log\sigma, u_{1:K}, w_{1:K}, b_{1:K})`, all per example.
-    * Posterior: :math:`z_0 = \mu + \sigma \odot \varepsilon`, :math:`\varepsilon \sim \mathcal{N}(0, I)`,
-      then :math:`z_K` = :func:`amortized_planar_flow` (base→data); ``n_flows = 0`` is the Gaussian VAE.
-    * Prior: :math:`\mathcal{N}(0, I)`, or with ``prior_flows > 0`` a
-      :class:`~flowcourse.base.FlowDistribution` of a RealNVP with that many coupling layers,
-      whose ``log_prob`` evaluates :math:`\log p(z)` by the inverse direction. A fresh RealNVP is the
-      identity (zero-initialised conditioners), so training starts from the Gaussian prior.
-    * Decoder: :math:`z \mapsto` Bernoulli logits of the ``data_dim`` pixels.
-
-    Args:
-        data_dim: number of binary pixels (64 for the 8x8 digits).
-        latent_dim: :math:`d`.
-        hidden: width of the encoder's and decoder's two hidden layers.
-        n_flows: :math:`K`, planar layers in the posterior.
-        prior_flows: coupling layers in the prior (0: standard normal prior; needs ``latent_dim >= 2``).
-
-    References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*.
-    """
-
-    def __init__(self, data_dim: int = 64, latent_dim: int = 2, hidden: int = 64, n_flows: int = 0,
-                 prior_flows: int = 0) -> None:
-        super().__init__()
-        sizes = (("data_dim", data_dim, 1), ("latent_dim", latent_dim, 1), ("hidden", hidden, 1),
-                 ("n_flows", n_flows, 0), ("prior_flows", prior_flows, 0))
-        for name, value, least in sizes:
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
-        self.data_dim, self.latent_dim, self.n_flows = data_dim, latent_dim, n_flows
-        d, K = latent_dim, n_flows
-        self.encoder = _mlp(data_dim, hidden, 2 * d + K * (2 * d + 1))
-        self.decoder = _mlp(d, hidden, data_dim)
-        base = StandardNormal(d)
-        self.prior = FlowDistribution(RealNVP(d, prior_flows, hidden), base) if prior_flows else base
-
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        r"""The encoder's outputs ``(mu, log_sigma, u, w, b)`` for ``x`` of shape ``(n, data_dim)``.
-
-        Shapes ``(n, d)``, ``(n, d)``, ``(n, K, d)``, ``(n, K, d)``, ``(n, K)``; ``u`` is raw (the flow
-        applies :math:`\hat u`).
-        """
-        n, d, K = x.shape[0], self.latent_dim, self.n_flows
-        mu, log_sigma, u, w, b = self.encoder(x).split([d, d, K * d, K * d, K], dim=-1)
-        return mu, log_sigma, u.reshape(n, K, d), w.reshape(n, K, d), b
-
-    def posterior(self, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
-        r"""Reparameterised posterior samples and their log-density, from given noise.
-
-        ``eps`` of shape ``(S, n, d)`` gives :math:`z_0 = \mu + \sigma\odot\varepsilon` and
-        :math:`z_K`; returns ``(z_K, log q_K(z_K | x))`` of shapes ``(S, n, d)`` and ``(S, n)``, with
-        :math:`\log q_K = \log q_0(z_0) - \sum_k \log|\det \partial f_k/\partial z_{k-1}|`.
-        """
-        check_batch(x, (self.data_dim,), name="x")
-        check_batch(eps, name="eps")
-        if eps.dim() != 3 or eps.shape[1:] != (x.shape[0], self.latent_dim):
-            raise ValueError(f"eps must have shape (S, {x.shape[0]}, {self.latent_dim}) = (samples, batch, "
-                             f"latent_dim), got {tuple(eps.shape)}")
-        S, n, d = eps.shape
-        mu, log_sigma, u, w, b = self.encode(x)
-        z0 = mu + torch.exp(log_sigma) * eps
-        log_q0 = diagonal_normal_log_prob(z0, mu, log_sigma)
-        # The S samples of example i share its flow parameters: repeat them along the sample axis.
-        zK, logdet = amortized_planar_flow(z0.reshape(S * n, d), u.repeat(S, 1, 1), w.repeat(S, 1, 1),
-                                           b.repeat(S, 1))
-        return zK.reshape(S, n, d), log_q0 - logdet.reshape(S, n)
-
-    def prior_log_prob(self, z: Tensor) -> Tensor:
-        r""":math:`\log p(z)` for ``z`` of shape ``(..., d)``; the result drops the last dimension."""
-        return self.prior.log_prob(z.reshape(-1, self.latent_dim)).reshape(z.shape[:-1])
-
-    def decode(self, z: Tensor) -> Tensor:
-        r"""Bernoulli logits :math:`\ell(z)` of shape ``(..., data_dim)``."""
-        return self.decoder(z)
-
-
-def _check_binary(model: FlowVAE, x: Tensor) -> None:
-    if not isinstance(model, FlowVAE):
-        raise TypeError(f"model must be a FlowVAE, got {type(model).__name__}")
-    check_batch(x, (model.data_dim,), name="x")
-    if not bool(((x == 0) | (x == 1)).all()):
-        raise ValueError("x must hold binary pixels (0 or 1) for the Bernoulli decoder, got other values; "
-                         "binarise grey levels first with binarize(x)")
-
-
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return value
-
-
-def _log_weights(model: FlowVAE, x: Tensor, eps: Tensor) -> Tensor:
-    z, log_q = model.posterior(x, eps)
-    return bernoulli_log_prob(x, model.decode(z)) + model.prior_log_prob(z) - log_q
-
-
-def log_importance_weights(model: FlowVAE, x: Tensor, n_samples: int = 1, *,
-                           generator: torch.Generator | None = None) -> Tensor:
-    r"""Log importance weights :math:`\log p(x \mid z_K) + \log p(z_K) - \log q_K(z_K \mid x)`, ``(S, n)``.
-
-    :math:`z_K \sim q_K(\cdot \mid x)` by reparameterisation, with the noise drawn as one tensor
-    ``torch.randn((n_samples, n, latent_dim), generator=generator)`` of ``x``'s dtype. Each weight
-    :math:`w = p(x, z_K)/q_K(z_K \mid x)` is an unbiased estimate of :math:`p(x)`; the ELBO averages their
-    logs, the importance-weighted bound the weights themselves.
-
-    References: Burda, Grosse & Salakhutdinov (2016), *Importance Weighted Autoencoders*.
-    """
-    _check_binary(model, x)
-    n_samples = _check_count("n_samples", n_samples)
-    eps = torch.randn((n_samples, x.shape[0], model.latent_dim), generator=generator, dtype=x.dtype)
-    return _log_weights(model, x, eps)
-
-
-def elbo(model: FlowVAE, x: Tensor, n_samples: int = 1, *,
-         generator: torch.Generator | None = None) -> Tensor:
-    r"""Monte-Carlo ELBO per example, shape ``(n,)``, in nats.
-
-    .. math::
-        \mathrm{ELBO}(x) = \mathbb{E}_{q_K(z_K\mid x)}\bigl[\log p(x \mid z_K) + \log p(z_K)
-        - \log q_K(z_K \mid x)\bigr] \le \log p(x),
-
-    estimated with ``n_samples`` reparameterised samples (:func:`log_importance_weights`), so it is
-    differentiable and unbiased for the ELBO. With ``n_flows = 0`` it is the Gaussian VAE's ELBO.
-
-    References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*, eq. (15).
-    """
-    return log_importance_weights(model, x, n_samples, generator=generator).mean(0)
-
-
-def importance_weighted_log_likelihood(model: FlowVAE, x: Tensor, k: int = 256, *,
-                                       generator: torch.Generator | None = None) -> Tensor:
-    r"""The importance-weighted estimate of :math:`\log p(x)`, shape ``(n,)``, in nats.
-
-    .. math::
-        \mathcal{L}_k(x) = \log \frac1k \sum_{i=1}^k \frac{p(x, z^{(i)})}{q_K(z^{(i)} \mid x)},
-        \qquad z^{(i)} \sim q_K(\cdot \mid x),
-
-    computed with ``logsumexp``. In expectation :math:`\mathrm{ELBO} = \mathcal{L}_1 \le \mathcal{L}_k \le
-    \mathcal{L}_{k+1} \le \log p(x)` and :math:`\mathcal{L}_k \to \log p(x)` as :math:`k \to \infty`, so
-    :math:`\mathcal{L}_k - \mathrm{ELBO}` estimates (from below) the gap
-    :math:`\mathrm{KL}(q_K(z\mid x)\,\|\,p(z\mid x))` that a flow posterior narrows.
-
-    References: Burda, Grosse & Salakhutdinov (2016), *Importance Weighted Autoencoders*.
-    """
-    log_w = log_importance_weights(model, x, _check_count("k", k), generator=generator)
-    return torch.logsumexp(log_w, dim=0) - math.log(k)
-
-
 def _check_samples(**tensors: Tensor) -> tuple[int, int]:
     """Validate tensors of one shape ``(S, n)`` (samples, examples) and return that shape."""
     shape = None
@@ -445,64 +274,62 @@ def importance_weighted_bound(log_weights: Tensor) -> Tensor:
     return torch.logsumexp(log_weights, dim=0) - math.log(S)
 
 
-def _binary_digits(split: str) -> Tensor:
-    return binarize(getattr(digits(), split))
+FORMULAS = {"base_log_prob": diagonal_normal_log_prob, "likelihood": bernoulli_log_prob,
+            "posterior_flow": amortized_planar_flow, "bound": flow_elbo}
+"""This key's formulas, as :class:`flowcourse.vae.FlowVAE` and :func:`flowcourse.vae.train_vae` take them."""
+
+
+def _prior_flow(prior_flows: int, hidden: int) -> Callable[[int], Flow] | None:
+    if isinstance(prior_flows, bool) or not isinstance(prior_flows, int) or prior_flows < 0:
+        raise ValueError(f"prior_flows must be an int >= 0, got {prior_flows!r}")
+    return partial(_realnvp, n_layers=prior_flows, hidden=hidden) if prior_flows else None
+
+
+def _realnvp(d: int, *, n_layers: int, hidden: int) -> Flow:
+    return RealNVP(d, n_layers, hidden)
+
+
+def FlowVAE(data_dim: int = 64, latent_dim: int = 2, hidden: int = 64, n_flows: int = 0,
+            prior_flows: int = 0) -> vae.FlowVAE:
+    r"""A :class:`flowcourse.vae.FlowVAE` with this key's :data:`FORMULAS` and a RealNVP prior.
+
+    ``n_flows`` amortised planar layers in the posterior (:func:`amortized_planar_flow`); ``prior_flows > 0``
+    makes :math:`p(z)` a lesson 03 RealNVP with that many coupling layers (conditioners of width ``hidden``)
+    on :math:`\mathcal{N}(0, I)`, which starts as the identity, i.e. as the standard normal prior.
+    """
+    return vae.FlowVAE(data_dim, latent_dim, hidden, n_flows, prior_flow=_prior_flow(prior_flows, hidden),
+                       **FORMULAS)
+
+
+def importance_weighted_log_likelihood(model: vae.FlowVAE, x: Tensor, k: int = 256, *,
+                                       generator: torch.Generator | None = None) -> Tensor:
+    r"""The importance-weighted estimate :math:`\mathcal{L}_k` of :math:`\log p(x)`, shape ``(n,)``, in nats.
+
+    :func:`importance_weighted_bound` of ``k`` log weights drawn by :func:`flowcourse.vae.log_importance_weights`.
+    In expectation :math:`\mathrm{ELBO} = \mathcal{L}_1 \le \mathcal{L}_k \le \mathcal{L}_{k+1} \le \log p(x)`,
+    so :math:`\mathcal{L}_k - \mathrm{ELBO}` estimates (from below) the gap
+    :math:`\mathrm{KL}(q_K(z\mid x)\,\|\,p(z\mid x))` that a flow posterior narrows.
+
+    References: Burda, Grosse & Salakhutdinov (2016), *Importance Weighted Autoencoders*.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    return importance_weighted_bound(vae.log_importance_weights(model, x, k, generator=generator))
 
 
 def train_vae(K: int, *, steps: int, seed: int = 0, latent_dim: int = 2, hidden: int = 64,
               prior_flows: int = 0, batch_size: int = 256, lr: float = 1e-2, data: Tensor | None = None,
-              progress: bool = False) -> FlowVAE:
-    r"""Train a :class:`FlowVAE` with ``K`` posterior planar layers by maximising the ELBO; return it.
+              progress: bool = False) -> vae.FlowVAE:
+    r""":func:`flowcourse.vae.train_vae` with this key's :data:`FORMULAS` and ``prior_flows`` RealNVP layers.
 
-    Adam on :math:`-\frac1B\sum_i \mathrm{ELBO}(x_i)`, one reparameterised sample per image and the
-    gradient norm clipped at ``MAX_GRAD_NORM``, over shuffled epochs of ``data`` (binary pixels
-    ``(n, pixels)``; default: the binarised training digits of :func:`flowcourse.data.digits`).
-    Deterministic: ``torch.manual_seed(seed)`` fixes the initial weights and a generator seeded with
-    ``seed`` the minibatches and the noise. Runs on one torch thread.
-
-    >>> x = binarize(8 * torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(0)) + 4)
+    >>> x = vae.binarize(8 * torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(0)) + 4)
     >>> model = train_vae(2, steps=3, latent_dim=2, hidden=8, batch_size=16, data=x)
-    >>> model.n_flows, elbo(model, x).shape
+    >>> model.n_flows, vae.elbo(model, x).shape
     (2, torch.Size([32]))
-
-    Raises:
-        FloatingPointError: the ELBO became NaN or infinite (the message names the step).
-
-    References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*.
     """
-    steps, batch_size = _check_count("steps", steps), _check_count("batch_size", batch_size)
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    x_all = _binary_digits("train") if data is None else data
-    check_batch(x_all, name="data")
-    if x_all.dim() != 2:
-        raise ValueError(f"data must have shape (n, pixels) of binary pixels, got {tuple(x_all.shape)}; "
-                         "flatten and binarise images with binarize(x)")
-    with single_thread():
-        torch.manual_seed(seed)
-        model = FlowVAE(x_all.shape[1], latent_dim, hidden, K, prior_flows).to(x_all.dtype)
-        _check_binary(model, x_all)
-        generator = torch.Generator().manual_seed(seed)
-        optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-        batch_size = min(batch_size, x_all.shape[0])
-        order, start = torch.randperm(x_all.shape[0], generator=generator), 0
-        for step in tqdm(range(steps), desc=f"VAE K={K}", disable=not progress):
-            if start + batch_size > x_all.shape[0]:
-                order, start = torch.randperm(x_all.shape[0], generator=generator), 0
-            x = x_all[order[start:start + batch_size]]
-            start += batch_size
-            eps = torch.randn((1, batch_size, latent_dim), generator=generator, dtype=x.dtype)
-            loss = -_log_weights(model, x, eps).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the negative ELBO became {float(loss)} at step {step} of {steps}; "
-                                         "lower lr or check the posterior log-density")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            # A rare bad minibatch can throw the amortised flow parameters far out (seen: K = 8, lr = 1e-2,
-            # test ELBO -26 instead of -20); clipping the gradient norm keeps training on track.
-            nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
-            optimiser.step()
-    return model.eval()
+    return vae.train_vae(K, steps=steps, seed=seed, latent_dim=latent_dim, hidden=hidden,
+                         prior_flow=_prior_flow(prior_flows, hidden), batch_size=batch_size, lr=lr, data=data,
+                         progress=progress, **FORMULAS)
 
 
 class PosteriorFlowScore(NamedTuple):
@@ -529,14 +356,14 @@ def compare_posterior_flows(Ks: Sequence[int] = (0, 2, 8), *, steps: int = 500, 
 
     References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*, section 6.2.
     """
-    test = _binary_digits("test")
+    test = vae.binary_digits("test")
     scores = {}
     for K in Ks:
         model = train_vae(K, steps=steps, seed=seed, latent_dim=latent_dim, hidden=hidden,
                           prior_flows=prior_flows, lr=lr, progress=progress)
         generator = torch.Generator().manual_seed(seed + 1)
         with torch.no_grad(), single_thread():
-            bound = elbo(model, test, n_samples, generator=generator).mean()
+            bound = vae.elbo(model, test, n_samples, generator=generator).mean()
             log_px = importance_weighted_log_likelihood(model, test, k, generator=generator).mean()
         scores[K] = PosteriorFlowScore(float(bound), float(log_px), float(log_px - bound))
     return scores

@@ -3,34 +3,37 @@
 Independent truths: torch.distributions for the Gaussian and Bernoulli terms, planar_forward (lesson 05,
 itself checked against autograd) and autograd Jacobians for the posterior flow, autograd Jacobians of the
 inverse for the flow prior, numerical integration for the prior's normalisation, and the importance-weighted
-bound for the ELBO.
+bound for the ELBO. The toolkit's plumbing (flowcourse.vae) is tested here with the key's formulas, and the
+released realnvp_prior.py against lesson 03's key.
 """
 
 import math
 
 import pytest
 import torch
+from flowcourse_lessons.lesson_03.key import RealNVP as lesson_03_realnvp
 from flowcourse_lessons.lesson_05.key import planar_forward, planar_u_hat
+from flowcourse_lessons.lesson_08 import realnvp_prior
 from flowcourse_lessons.lesson_08.key import (
+    FORMULAS,
     FlowVAE,
     PosteriorFlowScore,
     amortized_planar_flow,
     amortized_planar_forward,
     bernoulli_log_prob,
-    binarize,
     compare_posterior_flows,
     diagonal_normal_log_prob,
-    elbo,
     flow_elbo,
     importance_weighted_bound,
     importance_weighted_log_likelihood,
-    log_importance_weights,
     train_vae,
 )
 from torch.distributions import Bernoulli, Normal
 
+from flowcourse import vae
 from flowcourse.base import StandardNormal
 from flowcourse.jacobian import jacobian_logdet
+from flowcourse.vae import binarize, elbo, log_importance_weights
 
 D64 = torch.float64
 
@@ -141,8 +144,9 @@ def test_flow_posterior_log_density_is_base_density_minus_autograd_logdets():
     torch.manual_seed(1)
     model = FlowVAE(data_dim=10, latent_dim=3, hidden=16, n_flows=4).double()
     x, eps = _binary(4, 10), torch.randn(2, 4, 3, dtype=D64)
-    zK, log_q = model.posterior(x, eps)
-    assert zK.shape == (2, 4, 3) and log_q.shape == (2, 4)
+    zK, log_q0, sum_logdet = model.posterior(x, eps)
+    assert zK.shape == (2, 4, 3) and log_q0.shape == sum_logdet.shape == (2, 4)
+    log_q = log_q0 - sum_logdet
 
     mu, log_sigma, u, w, b = model.encode(x)
     z0 = mu + log_sigma.exp() * eps
@@ -335,13 +339,11 @@ def test_flow_elbo_matches_the_models_log_weights():
     zK = torch.cat(zK).reshape(4, 5, 2)
     sum_logdet = torch.cat(sum_logdet).reshape(4, 5)
     log_lik = Bernoulli(logits=model.decode(zK)).log_prob(x).sum(-1)
-    got = flow_elbo(log_lik, Normal(0.0, 1.0).log_prob(zK).sum(-1), pieces_q0, sum_logdet)
-    torch.testing.assert_close(got, model_log_weights(model, x, eps).mean(0))
-
-
-def model_log_weights(model, x, eps):
-    z, log_q = model.posterior(x, eps)
-    return bernoulli_log_prob(x, model.decode(z)) + model.prior_log_prob(z) - log_q
+    log_pz = Normal(0.0, 1.0).log_prob(zK).sum(-1)
+    by_hand = log_lik + log_pz - (pieces_q0 - sum_logdet)  # log weights: log p(x, z_K) - log q_K(z_K | x)
+    torch.testing.assert_close(flow_elbo(log_lik, log_pz, pieces_q0, sum_logdet), by_hand.mean(0))
+    torch.testing.assert_close(model.log_weights(x, eps), by_hand)  # the toolkit's plumbing, the key's formulas
+    torch.testing.assert_close(model.bound(*model.bound_pieces(x, eps)), by_hand.mean(0))
 
 
 def test_importance_weighted_bound_closed_forms_and_jensen():
@@ -375,3 +377,77 @@ def test_bound_pieces_raise_clear_errors():
         importance_weighted_bound(torch.zeros(3, 2, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\(S, n\)"):
         importance_weighted_bound(torch.zeros(3, 2, 2))
+
+
+# ------------------------------------------------------------------------------- toolkit and released file
+def test_log_weights_are_single_draw_elbos_with_the_same_noise():
+    torch.manual_seed(5)
+    model = _randomise(FlowVAE(data_dim=8, latent_dim=2, hidden=8, n_flows=2, prior_flows=2).double(), scale=0.4)
+    x = _binary(6, 8)
+    log_w = log_importance_weights(model, x, 5, generator=torch.Generator().manual_seed(9))
+    bound = elbo(model, x, 5, generator=torch.Generator().manual_seed(9))
+    torch.testing.assert_close(log_w.mean(0), bound)
+    torch.testing.assert_close(log_w, _flow_log_weights(model, x, torch.randn(
+        (5, 6, 2), generator=torch.Generator().manual_seed(9), dtype=D64)))
+
+
+def _flow_log_weights(model, x, eps):
+    """log p(x | z_K) + log p(z_K) - log q_K(z_K | x) by torch.distributions and autograd, example by example."""
+    mu, log_sigma, u, w, b = model.encode(x)
+    z0 = mu + log_sigma.exp() * eps
+    out = torch.empty(eps.shape[:2], dtype=D64)
+    for i in range(x.shape[0]):
+        f = _reference_flow(u[i], w[i], b[i])
+        zK = f(z0[:, i])
+        flat_base, _ = model.prior.flow.inverse(zK)
+        log_prior = Normal(0.0, 1.0).log_prob(flat_base).sum(-1) + jacobian_logdet(model.prior.flow.inverse, zK)
+        log_q = Normal(mu[i], log_sigma[i].exp()).log_prob(z0[:, i]).sum(-1) - jacobian_logdet(f, z0[:, i])
+        out[:, i] = Bernoulli(logits=model.decoder(zK)).log_prob(x[i]).sum(-1) + log_prior - log_q
+    return out
+
+
+def test_toolkit_vae_takes_the_notebooks_formulas():
+    calls = []
+
+    def bound(*pieces):
+        calls.append(tuple(p.shape for p in pieces))
+        return FORMULAS["bound"](*pieces)
+
+    model = vae.FlowVAE(data_dim=6, latent_dim=2, hidden=4, n_flows=1, **{**FORMULAS, "bound": bound})
+    x = _binary(3, 6).float()
+    assert log_importance_weights(model, x, 4).shape == (4, 3)
+    assert calls == [((1, 12),) * 4]  # each draw's weight is the bound of that draw alone
+    with pytest.raises(TypeError, match="bound must be a function"):
+        vae.FlowVAE(data_dim=6, **{**FORMULAS, "bound": None})
+    with pytest.raises(TypeError, match="prior_flow"):
+        vae.FlowVAE(data_dim=6, prior_flow=3, **FORMULAS)
+    with pytest.raises(ValueError, match="prior_flows"):
+        FlowVAE(prior_flows=-1)
+
+
+@pytest.mark.parametrize(("d", "n_layers"), [(2, 2), (3, 3), (5, 4)])
+def test_released_realnvp_agrees_with_lesson_03(d, n_layers, flowcheck):
+    torch.manual_seed(d)
+    key_flow = _randomise(lesson_03_realnvp(d, n_layers, hidden=8).double())
+    torch.manual_seed(d)
+    released = realnvp_prior.RealNVP(d, n_layers, hidden=8).double()
+    assert [tuple(p.shape) for p in released.parameters()] == [tuple(p.shape) for p in key_flow.parameters()]
+    released.load_state_dict(key_flow.state_dict())
+    z = torch.randn(7, d, dtype=D64)
+    x, logdet = released(z)
+    x_key, logdet_key = key_flow(z)
+    torch.testing.assert_close(x, x_key)
+    torch.testing.assert_close(logdet, logdet_key)
+    for got, want in zip(released.inverse(3 * x), key_flow.inverse(3 * x), strict=True):
+        torch.testing.assert_close(got, want)
+    flowcheck(released, z)
+
+
+def test_released_realnvp_starts_as_lesson_03s_from_the_same_seed():
+    """Same parameters in the same order: a VAE with either prior trains identically from one seed."""
+    torch.manual_seed(0)
+    key_flow = lesson_03_realnvp(2, 2, hidden=64)
+    torch.manual_seed(0)
+    released = realnvp_prior.RealNVP(2, 2, hidden=64)
+    for (name, p), (key_name, q) in zip(released.state_dict().items(), key_flow.state_dict().items(), strict=True):
+        assert name == key_name and torch.equal(p, q), name

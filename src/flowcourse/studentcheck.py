@@ -53,3 +53,15 @@ def check_notebook(path: str | os.PathLike, *, with_demos: bool = False, timeout
     if errors:
         out(f"{len(errors)} cell(s) raised an error (an unfinished exercise raises NotImplementedError)")
     return 0 if failed == 0 and not errors else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``flowcourse-check NOTEBOOK [--with-demos] [--timeout S]`` (the student wheel's command)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="flowcourse-check", description=__doc__.splitlines()[0])
+    parser.add_argument("notebook")
+    parser.add_argument("--with-demos", action="store_true", help="also run cells tagged demo")
+    parser.add_argument("--timeout", type=int, default=300, help="seconds per cell")
+    args = parser.parse_args(argv)
+    return check_notebook(args.notebook, with_demos=args.with_demos, timeout=args.timeout)
