@@ -32,7 +32,7 @@ def test_each_named_mistake_fires_on_its_mistaken_implementation(lesson, check, 
                                 f"implementation making the mistake {mistake!r}: write one or delete the mistake")
     result = proofs.judge_source(flowcourse_lessons.assignment_of(lesson), check, sources[mistake])
     assert result.passed < result.total, f"the mistaken {check} passed every case"
-    assert mistake in proofs.named_mistakes(result), (
+    assert mistake in proofs.named_mistakes(result, CHECKS[check]), (
         f"judge did not name {mistake!r}; it said: " + " | ".join(c.hint or c.problem for c in result.cases))
 
 

@@ -38,7 +38,8 @@ def register(root: str | Path) -> dict[str, Path]:
     """Register every lesson folder ``root/solutions/NN-topic`` as the package ``flowcourse_lessons.lesson_NN``.
 
     Returns the lessons found under ``root``. Registering another course root (the tests' fixture course)
-    adds its lessons; a lesson number already taken by a different folder is an error.
+    adds its lessons; a copy of this course (the demo's scratch root) finds its lessons already registered and
+    grades with the first copy; a lesson number already taken by another lesson is an error.
     """
     found: dict[str, Path] = {}
     solutions = Path(root).resolve() / "solutions"
@@ -47,9 +48,9 @@ def register(root: str | Path) -> dict[str, Path]:
         if not (folder.is_dir() and match):
             continue
         name = f"lesson_{match.group(1)}"
-        if _REGISTERED.get(name, folder) != folder:
+        if _REGISTERED.get(name, folder).name != folder.name:
             raise ValueError(f"{name} is both {_REGISTERED[name]} and {folder}")
-        if name not in _REGISTERED:
+        if name not in _REGISTERED:  # a copy of a registered lesson (a demo's course root) uses the first one
             spec = importlib.machinery.ModuleSpec(f"{__name__}.{name}", None, is_package=True)
             spec.submodule_search_locations = [str(folder)]
             module = importlib.util.module_from_spec(spec)

@@ -310,14 +310,22 @@ def prepare_workspace(source_root: str | os.PathLike, work: str | os.PathLike) -
     return work
 
 
+NOT_CHECKED = "not checked"
+
+
 def verify(root: Path, student: Student, rows: list[Row], isolated: bool) -> list[str]:
-    """How the graded ``rows`` of ``student`` differ from its expectations (empty: as expected)."""
+    """How the graded ``rows`` of ``student`` differ from its expectations (empty: as expected).
+
+    A student whose expectation needs kernel isolation, graded where none ran, gets one line starting with
+    :data:`NOT_CHECKED` that says why: a visible skip, never a pass.
+    """
     mine = [r for r in rows if r.student == student.id and r.lesson == student.lesson]
     if not mine:
         return ["not graded"]
     problems = []
     if student.needs_isolation and not isolated:
-        return []
+        return [f"{NOT_CHECKED}: this machine has no kernel isolation (root or user namespaces), which "
+                f"{student.id!r} needs"]
     if student.expect_total is not None:
         total = sum(r.score for r in mine)
         if not abs(total - student.expect_total) <= 5e-4:
@@ -347,12 +355,13 @@ def print_table(rows: list[Row], students: list[Student] | None = None, root: Pa
         status = ""
         if student is not None and root is not None:
             problems = verify(root, student, rows, isolated)
-            status = "ok" if not problems else "FAIL"
-            mismatches += bool(problems)
+            skipped = problems[:1] and problems[0].startswith(NOT_CHECKED)
+            status = "ok" if not problems else "skip" if skipped else "FAIL"
+            mismatches += bool(problems) and not skipped
         manual = f"+{r.max_score - r.auto_max:g}" if r.max_score > r.auto_max else ""
         out(f"{r.student:<{width}}  {r.lesson[:26]:<26} {r.score:>5g}/{r.auto_max:<5g} {manual:>6}  {len(r.flags):>5}  "
             f"{status:<5} {r.feedback or r.error[:60]}")
-        if student is not None and status == "FAIL":
+        if student is not None and status in ("FAIL", "skip"):
             for p in verify(root, student, rows, isolated):
                 out(f"{'':<{width}}    ✗ {p}")
     flagged = [r for r in rows if r.flags]

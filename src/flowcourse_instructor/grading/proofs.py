@@ -41,6 +41,7 @@ from flowcourse_instructor.grading.checks import all_checks
 from flowcourse_instructor.grading.judge import CheckResult, judge_check
 from flowcourse_instructor.grading.kernel import run_cases
 from flowcourse_instructor.grading.sampleclass import student_solution_source
+from flowcourse_instructor.grading.spec import Check
 
 __all__ = ["solution_namespace", "judge_source", "judge_object", "named_mistakes", "test_objects"]
 
@@ -125,14 +126,47 @@ def judge_object(check_name: str, obj: Any) -> CheckResult:
 
 
 def judge_source(assignment: str, check_name: str, source: str) -> CheckResult:
-    """Judge check ``check_name`` on the lesson's solution with ``source`` (a student's cell) run on top."""
+    """Judge check ``check_name`` on the lesson's solution with ``source`` (a student's cell) in it.
+
+    The answer cells run again in a copy of the solution's globals, in order, with ``source`` in place of
+    the answer cell that defines what it defines (at the end when none does): every later function and value
+    of the notebook that uses the mistaken one gets it, as in the student's own notebook.
+    """
+    source = textwrap.dedent(source)
+    names = _defines(source)
     namespace = solution_namespace(assignment)
-    with _default_dtype(_solution_state(assignment)[1]), contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(textwrap.dedent(source), "<mistaken answer>", "exec"), namespace)
+    failed: list[str] = []
+    placed = False
+    with _default_dtype(_solution_state(assignment)[1]):
+        for cell in _cells(assignment):
+            if not cell.metadata.get("nbgrader", {}).get("solution"):
+                continue
+            if not placed and _defines(student_solution_source(cell.source)) & names:
+                cell = nbformat.v4.new_code_cell(source)
+                placed = True
+            _run_cell(cell, namespace, failed)
+        if not placed:
+            _run_cell(nbformat.v4.new_code_cell(source), namespace, failed)
         obj = eval(test_objects(assignment)[check_name], namespace)
     return judge_object(check_name, obj)
 
 
-def named_mistakes(result: CheckResult) -> set[str]:
-    """The names of the spec's mistakes that the judge's messages in ``result`` name."""
-    return {case.hint.partition(":")[0] for case in result.cases if not case.passed and case.hint}
+def _defines(source: str) -> set[str]:
+    """Top-level names a cell defines: functions, classes and assigned variables."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def named_mistakes(result: CheckResult, spec: Check) -> set[str]:
+    """The names of ``spec``'s mistakes that the judge's messages in ``result`` name."""
+    hints = [case.hint for case in result.cases if not case.passed and case.hint]
+    return {m.name for m in spec.mistakes if any(h.startswith(f"{m.name}: ") for h in hints)}
