@@ -80,4 +80,4 @@ bench-peers: venv
 	$(BIN)/python -m benchmarks.peers
 
 clean:
-	rm -rf $(VENV) $(STUDENT) build dist submitted autograded feedback gradebook.db book/_build book/_pages autograder/work
+	rm -rf $(VENV) $(STUDENT) .kernel-side build dist submitted autograded feedback gradebook.db book/_build book/_pages autograder/work

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from flowcourse_instructor.grading import sandbox
+from flowcourse_instructor.grading.kernelside import kernel_environment, kernel_side
 
 AVAILABLE = ["limits"]
 if sandbox._root_works():
@@ -68,10 +69,12 @@ def course(tmp_path):
 def _probe(mode: str, root: Path, conn: Path, **limits: int) -> dict:
     policy = sandbox.default_policy(mode, root, **limits)
     cwd = root / "autograded" / "alice" / "01"
-    cmd = sandbox.wrapper_command(policy, [sys.executable, "-c", PROBE, str(root), str(conn)], cwd=str(cwd),
+    side = kernel_side(root)  # what grading kernels run: the student environment and the staged kernel side
+    cmd = sandbox.wrapper_command(policy, [side.python, "-c", PROBE, str(root), str(conn)], cwd=str(cwd),
+                                  python=side.python,
                                   connection_file=str(conn))
     cmd = [str(sandbox_conn(mode, conn)) if a == str(conn) else a for a in cmd]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=kernel_environment(os.environ, side))
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -113,6 +116,8 @@ def test_limits_mode_only_limits(course):
     seen = _probe("limits", root, conn, memory_mb=3000)
     assert seen["sandbox"] == "limits" and seen["as_limit"] == 3000 * 2**20
     assert seen["secret_readable"]  # the documented weakness of this mode: the report says so
+    # even here the kernel has no key to import: it runs the student environment and the staged kernel side
+    assert seen["checks_importable"] and not seen["key_importable"]
 
 
 @pytest.mark.parametrize("mode", sorted({"limits", AVAILABLE[-1]}))
@@ -124,8 +129,10 @@ def test_address_space_limit_stops_a_memory_bomb(mode, course, tmp_path):
     free = subprocess.run([sys.executable, "-c", bomb], capture_output=True, text=True, timeout=120)
     assert free.stdout.strip() == "granted"
     policy = sandbox.default_policy(mode, root, memory_mb=4096)
-    cmd = sandbox.wrapper_command(policy, [sys.executable, "-c", bomb], cwd=str(root), connection_file=str(conn))
-    limited = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    side = kernel_side(root)
+    cmd = sandbox.wrapper_command(policy, [side.python, "-c", bomb], cwd=str(root), connection_file=str(conn),
+                                  python=side.python)
+    limited = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=kernel_environment(os.environ, side))
     assert limited.stdout.strip() == "refused", limited.stderr[-1000:]
 
 
@@ -145,13 +152,15 @@ def test_a_sandbox_that_cannot_start_refuses_to_run_the_kernel(tmp_path):
     assert result.returncode == 70 and "could not start the kernel" in result.stderr
 
 
-def test_policy_hides_the_course_and_the_keys_and_keeps_the_checks(tmp_path):
+def test_policy_hides_the_course_and_the_keys_and_keeps_the_kernel_side(tmp_path):
     import flowcourse_lessons
+    from flowcourse_instructor.grading.kernelside import kernel_side
 
     policy = sandbox.default_policy("root", tmp_path)
+    side = kernel_side(tmp_path)
     assert str(tmp_path.resolve()) in policy.hide
     assert str(flowcourse_lessons.COURSE_ROOT) in policy.hide  # solutions/*/key.py lie under it
-    assert str(Path(sys.prefix).resolve()) in policy.keep
-    kept_checks = {Path(p).parent.name for p in policy.keep if p.endswith("checks.py")}
-    assert kept_checks == {folder.name for folder in flowcourse_lessons.lessons().values()}
-    assert not any(p.endswith("key.py") or p.endswith("solutions") for p in policy.keep)
+    assert side.prefix in policy.keep and str(Path(side.path).parent) in policy.keep
+    staged = Path(side.path).parent
+    assert {p.parent.name for p in staged.rglob("checks.py")} >= {f.name for f in flowcourse_lessons.lessons().values()}
+    assert not list(staged.rglob("key.py")) and not list(staged.rglob("students.py"))

@@ -215,3 +215,58 @@ def density_1d(
     ax.set_ylabel("$p(x)$")
     ax.legend(fontsize="small")
     return fig
+
+
+def mask_heatmaps(
+    masks: Sequence[Tensor | np.ndarray],
+    titles: Sequence[str] | None = None,
+    axes: Sequence[Axes] | None = None,
+    row_label: str = "output unit",
+    column_label: str = "input unit",
+) -> Figure:
+    r"""Draw 0/1 (or small non-negative integer) matrices as heatmaps, one panel each, side by side.
+
+    Each matrix is shaped like ``nn.Linear.weight``, ``(out_features, in_features)``: row ``k`` is a unit of
+    this layer, column ``j`` a unit it reads, and a coloured cell means "may read" (a MADE mask, a coupling
+    mask, or a product of masks that counts paths). Rows and columns are numbered from 1, as in the lessons'
+    formulas. ``titles`` (one per matrix) label the panels; ``axes`` (one per matrix) draws on given axes.
+
+    Reference: Germain et al. (2015), *MADE: Masked Autoencoder for Distribution Estimation*, Fig. 1.
+
+    >>> fig = mask_heatmaps([torch.tensor([[1.0, 0.0], [1.0, 1.0]])], titles=["hidden"])
+    >>> fig.axes[0].get_title()
+    'hidden'
+    >>> plt.close(fig)
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    matrices = [_numpy(m, f"masks[{i}]") for i, m in enumerate(masks)]
+    if not matrices or any(m.ndim != 2 for m in matrices):
+        raise ValueError("masks must be a non-empty sequence of 2-D matrices")
+    if titles is not None and len(titles) != len(matrices):
+        raise ValueError(f"titles must have one entry per mask ({len(matrices)}), got {len(titles)}")
+    if axes is None:
+        widths = [max(m.shape[1], 2) for m in matrices]
+        width = min(2.2 * PANEL, 0.3 * sum(widths) + 1.2 * len(matrices)) + 1.0
+        height = 0.3 * max(m.shape[0] for m in matrices) + 1.2
+        fig, axes = plt.subplots(1, len(matrices), figsize=(width, height), layout="constrained",
+                                 gridspec_kw={"width_ratios": widths}, squeeze=False)
+        axes = list(axes[0])
+    elif len(axes) != len(matrices):
+        raise ValueError(f"axes must have one entry per mask ({len(matrices)}), got {len(axes)}")
+    vmax = max(1.0, max(float(m.max()) for m in matrices))
+    for i, (ax, m) in enumerate(zip(axes, matrices, strict=True)):
+        rows, cols = m.shape
+        ax.imshow(m, cmap="Blues", vmin=0.0, vmax=vmax, aspect="equal",
+                  extent=(0.5, cols + 0.5, rows + 0.5, 0.5), interpolation="nearest")
+        ax.set_xticks(np.arange(1.5, cols, 1.0), minor=True)
+        ax.set_yticks(np.arange(1.5, rows, 1.0), minor=True)
+        ax.grid(which="minor", color="0.8", linewidth=0.5)
+        ax.tick_params(which="minor", length=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(column_label, fontsize="small")
+        ax.set_ylabel(row_label, fontsize="small")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize="small")
+    return axes[0].figure

@@ -34,6 +34,7 @@ from typing import Any
 from jupyter_client.provisioning import LocalProvisioner
 
 from flowcourse_instructor.grading import sandbox
+from flowcourse_instructor.grading.kernelside import KernelSide, kernel_environment, kernel_side
 
 __all__ = ["PRELOAD", "ForkServer", "ForkedKernel", "ForkProvisioner", "enable", "server"]
 
@@ -238,13 +239,16 @@ class ForkedKernel:
 class ForkServer:
     """A running server, owned by this process; :meth:`launch` forks a kernel from it."""
 
-    def __init__(self, preload: tuple[str, ...] = PRELOAD, start_timeout: float = 120) -> None:
+    def __init__(self, preload: tuple[str, ...] = PRELOAD, start_timeout: float = 120,
+                 side: KernelSide | None = None) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="flowcourse-forkserver-")
         os.chmod(self._dir.name, 0o700)
         self.path = os.path.join(self._dir.name, "socket")
+        self.side = side or kernel_side(os.environ.get("FLOWCOURSE_COURSE_ROOT") or os.getcwd())
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flowcourse_instructor.grading.forkserver", self.path, *preload],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=self._dir.name)
+            [self.side.python, "-m", "flowcourse_instructor.grading.forkserver", self.path, *preload],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=self._dir.name,
+            env=kernel_environment(os.environ, self.side))
         ready = _readline_within(self.process.stdout, start_timeout)
         if ready.strip() != b"ready":
             self.close()
@@ -309,7 +313,7 @@ def _forkable(cmd: list[str]) -> tuple[dict[str, Any], list[str]] | None:
         policy, kernel = json.loads(cmd[start + 1]), cmd[cmd.index("--") + 1:]
     except (ValueError, IndexError, json.JSONDecodeError):
         return None
-    if cmd[0] != sys.executable or policy.get("mode") not in ("root", "limits") or "ipykernel_launcher" not in kernel:
+    if policy.get("mode") not in ("root", "limits") or "ipykernel_launcher" not in kernel:
         return None
     return policy, kernel
 
@@ -319,7 +323,7 @@ class ForkProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         found, fork_server = _forkable(cmd), server()
-        if found is None or fork_server is None:
+        if found is None or fork_server is None or cmd[0] != fork_server.side.python:
             return await super().launch_kernel(cmd, **kwargs)
         policy, kernel_cmd = found
         cwd = str(kwargs.get("cwd") or os.getcwd())

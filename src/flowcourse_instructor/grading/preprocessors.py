@@ -40,6 +40,7 @@ from flowcourse_instructor.grading import forkserver, sandbox
 from flowcourse_instructor.grading.checks import UnknownCheck, all_checks, find_check, spec_fingerprint
 from flowcourse_instructor.grading.evidence import MIME
 from flowcourse_instructor.grading.judge import CheckResult, judge_check, render_html, render_text
+from flowcourse_instructor.grading.kernelside import kernel_environment, kernel_side
 from flowcourse_instructor.grading.sandbox import reference_package
 from flowcourse_instructor.grading.scan import scan_notebook
 from flowcourse_instructor.grading.spec import KeyRef
@@ -330,11 +331,14 @@ class SandboxKernelManager(AsyncKernelManager):
             self.provisioner = forkserver.ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
                                                           parent=self)
         cmd, kw = await super()._async_pre_start_kernel(**kw)
+        side = kernel_side(os.environ.get("FLOWCOURSE_COURSE_ROOT") or os.getcwd())
         if "ipykernel_launcher" in cmd:  # the kernel's own log (not the notebook's stderr) would flood the grader's
-            cmd = [*cmd, "--IPKernelApp.log_level=ERROR"]
+            cmd = [side.python, *cmd[1:], "--IPKernelApp.log_level=ERROR"]
+        kw["env"] = kernel_environment(kw.get("env") or os.environ, side)
         policy = sandbox.Policy(**json.loads(self.policy)) if self.policy else sandbox.Policy()
         cwd = kw.get("cwd") or os.getcwd()
-        return sandbox.wrapper_command(policy, cmd, cwd=cwd, connection_file=self.connection_file), kw
+        return sandbox.wrapper_command(policy, cmd, cwd=cwd, connection_file=self.connection_file,
+                                       python=side.python), kw
 
 
 _MODE: dict[str, str] = {}

@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "apply_policy", "reference_package", "is_key_module",
-           "MODES"]
+__all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "apply_policy", "reference_package",
+           "is_key_module", "MODES"]
 
 MODES = ("root", "userns", "limits")
 _CLONE_NEWNS = 0x00020000
@@ -113,31 +113,32 @@ def detect_mode(requested: str = "auto") -> str:
 def default_policy(mode: str, course_root: str | os.PathLike, **limits: int) -> Policy:
     """The policy for grading the course at ``course_root``.
 
-    Hidden: the course root (solutions with their keys, gradebook, submissions, …), the repository holding the
-    packages, the grader's home. Kept (read-only): the virtual environment and the Python installation, the
-    student toolkit (``flowcourse``), the grading side's kernel half (``flowcourse_instructor``: the check
-    runner, no answers), the lessons' registry (``flowcourse_lessons``) and each lesson's ``checks.py`` (case
-    inputs and named mistakes, which compute nothing without the key) — never a lesson's ``key.py``.
+    Hidden: the course root (solutions with their keys, gradebook, submissions, …), the repository, the
+    grader's home. Kept (read-only): the kernel's environment and its Python installation, and the kernel side
+    staged for it (:mod:`.kernelside`: the check runner, the registry, each lesson's ``checks.py``) — never a
+    lesson's ``key.py``.
     """
-    import flowcourse
-    import flowcourse_instructor
     import flowcourse_lessons
+    from flowcourse_instructor.grading.kernelside import kernel_side
 
-    packages = [Path(m.__file__).resolve().parent for m in (flowcourse, flowcourse_instructor, flowcourse_lessons)]
+    side = kernel_side(course_root)
     hide = [Path(course_root).resolve(), flowcourse_lessons.COURSE_ROOT]
     home = Path.home().resolve()
     if home != Path("/"):
         hide.append(home)
-    folders = [*flowcourse_lessons.register(course_root).values(), *flowcourse_lessons.lessons().values()]
-    checks = [folder / "checks.py" for folder in folders if (folder / "checks.py").is_file()]
-    keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), *packages, *checks]
+    interpreter = Path(os.path.realpath(side.python)).parent.parent  # the Python installation a venv points to
+    keep = [Path(side.prefix), interpreter, Path(sys.base_prefix).resolve(), Path(side.path).parent]
     return Policy(mode=mode, hide=sorted({str(p) for p in hide}), keep=sorted({str(p) for p in keep}), **limits)
 
 
-def wrapper_command(policy: Policy, cmd: list[str], *, cwd: str, connection_file: str) -> list[str]:
-    """The command that runs the kernel command ``cmd`` under ``policy`` (stdlib only: starts fast)."""
+def wrapper_command(policy: Policy, cmd: list[str], *, cwd: str, connection_file: str,
+                    python: str = sys.executable) -> list[str]:
+    """The command that runs the kernel command ``cmd`` under ``policy`` (stdlib only: starts fast).
+
+    ``python`` runs the wrapper: the kernel's own interpreter, with this package on its path.
+    """
     spec = {**asdict(policy), "cwd": str(Path(cwd).resolve()), "connection_file": os.path.realpath(connection_file)}
-    wrapper = [sys.executable, "-m", "flowcourse_instructor.grading.sandbox", json.dumps(spec), "--"]
+    wrapper = [python, "-m", "flowcourse_instructor.grading.sandbox", json.dumps(spec), "--"]
     if policy.mode == "userns":
         unshare = shutil.which("unshare") or "unshare"
         wrapper = [unshare, "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child",
