@@ -25,43 +25,43 @@ LESSON = "01-change-of-variables"
 
 STUDENTS = [
     {"id": "l01-sign-of-logdet", "lesson": LESSON,
-     "patches": {"change-of-variables": _COV.format(sign="-")},
-     "expect_points": {"test-change-of-variables": 0, "test-scalar-affine-log-prob": 0},
+     "patches": {"change_of_variables_log_prob": _COV.format(sign="-")},
+     "expect_points": {"change_of_variables_log_prob": 0, "scalar_affine_log_prob": 0},
      "expect_message": "sign of the log-det"},
     {"id": "l01-log-without-abs", "lesson": LESSON,
-     "patches": {"scalar-affine": _AFFINE.format(
+     "patches": {"scalar_affine": _AFFINE.format(
          forward="torch.log(a).expand_as(z).reshape(z.shape[0], -1).sum(dim=1)")},
-     "expect_points": {"test-scalar-affine": 1 / 3},
+     "expect_points": {"scalar_affine": 1 / 3},
      "expect_message": "log without abs"},
     {"id": "l01-logdet-not-summed", "lesson": LESSON,
-     "patches": {"scalar-affine": _AFFINE.format(forward="torch.log(torch.abs(a)).expand_as(z)")},
-     "expect_points": {"test-scalar-affine": 0},
+     "patches": {"scalar_affine": _AFFINE.format(forward="torch.log(torch.abs(a)).expand_as(z)")},
+     "expect_points": {"scalar_affine": 0},
      "expect_message": "sum"},
     {"id": "l01-missing-constant", "lesson": LESSON,
-     "patches": {"standard-normal-log-prob": '''def standard_normal_log_prob(z):
+     "patches": {"standard_normal_log_prob": '''def standard_normal_log_prob(z):
     return -0.5 * (z ** 2).sum(dim=1)
 '''},
-     "expect_points": {"test-standard-normal": 0, "test-change-of-variables": 0,
-                       "test-scalar-affine-log-prob": 0},
+     "expect_points": {"standard_normal_log_prob": 0, "change_of_variables_log_prob": 0,
+                       "scalar_affine_log_prob": 0},
      "expect_message": "missing normalising constant"},
     {"id": "l01-compose-last-logdet-only", "lesson": LESSON,
-     "patches": {"compose-forward": '''def compose_forward(z, layers):
+     "patches": {"compose_forward": '''def compose_forward(z, layers):
     for layer in layers:
         z, logdet = layer(z)
     return z, logdet
 '''},
-     "expect_points": {"test-compose": 2 / 3},
+     "expect_points": {"compose_forward": 2 / 3},
      "expect_message": "only the last layer's log-det"},
     {"id": "l01-rotation-clockwise", "lesson": LESSON,
-     "patches": {"rotation-matrix": '''def rotation_matrix(theta):
+     "patches": {"rotation_matrix": '''def rotation_matrix(theta):
     c, s = torch.cos(theta), torch.sin(theta)
     return torch.stack([torch.stack([c, s]), torch.stack([-s, c])])
 '''},
-     "expect_points": {"test-rotation-matrix": 0},
+     "expect_points": {"rotation_matrix": 0},
      "expect_message": "clockwise rotation"},
     {"id": "l01-quiz-forward-jacobian", "lesson": LESSON,
-     "patches": {"answer-q1": 'answer_q1 = "B"\n'},
-     "expect_points": {"test-q1": 0},
+     "patches": {"answer_q1": 'answer_q1 = "B"\n'},
+     "expect_points": {"quiz_01_q1": 0},
      "expect_message": "your answer 'B'"},
 ]
 

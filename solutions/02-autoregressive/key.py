@@ -372,7 +372,7 @@ def iaf_inverse(x: Tensor, conditioner: Conditioner) -> tuple[Tensor, Tensor]:
 
     The parameters read the base point :math:`z`, which is what we are solving for, so
     :func:`sequential_inverse` recovers it one coordinate per pass. Returns ``(z, −Σ_i α_i(z))``, the log-det
-    of shape ``(batch,)``. This is the direction the seeds mean by "inverting an autoregressive flow takes
+    of shape ``(batch,)``. This is the direction the lesson notes mean by "inverting an autoregressive flow takes
     :math:`d` sequential steps". :meth:`IAF.inverse` is this map with a MADE as the conditioner.
 
     References: Kingma et al. (2016), *Improved Variational Inference with Inverse Autoregressive Flow*.

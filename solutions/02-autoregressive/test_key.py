@@ -359,3 +359,43 @@ def test_triangular_logdet_rejects_dense_and_singular():
         triangular_logdet(torch.tensor([[1.0, 0.0], [3.0, 0.0]], dtype=f64))
     with pytest.raises(ValueError, match="square"):
         triangular_logdet(torch.ones(3, dtype=f64))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the numbers the notebook's text states: computed here, then found in its markdown
+# ---------------------------------------------------------------------------------------------------------
+def notebook_markdown() -> str:
+    """All markdown of the lesson notebook, as one string."""
+    import json
+    from pathlib import Path
+
+    notebook = json.loads((Path(__file__).parent / "02-autoregressive.ipynb").read_text())
+    return "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+
+
+def test_text_states_the_dense_determinant_cost_for_a_3072_pixel_image():
+    import math
+
+    operations = 3072 ** 3                      # a dense d x d determinant for d = 3 * 32 * 32
+    exponent = math.floor(math.log10(operations))
+    mantissa = round(operations / 10 ** exponent)
+    assert f"about ${mantissa}\\cdot 10^{{{exponent}}}$" in notebook_markdown()
+
+
+def test_text_states_the_worked_triangular_log_det_and_the_float64_overflow():
+    J = torch.tensor([[2.0, 0.0, 0.0], [-1.0, 0.5, 0.0], [3.0, 7.0, -4.0]], dtype=torch.float64)
+    value = float(triangular_logdet(J))
+    assert f"\\approx {value:.3f}$" in notebook_markdown()
+    assert value == pytest.approx(float(torch.linalg.slogdet(J).logabsdet), abs=1e-12)
+    # "300 entries of size 10^3 overflow even float64": their product does, the sum of their logs does not
+    big = torch.full((300,), 1000.0, dtype=torch.float64)
+    assert torch.isinf(big.prod()) and "300 entries of size $10^3$ overflow even float64" in notebook_markdown()
+
+
+def test_text_states_the_made_path_counts_of_the_heatmap_demo():
+    masks = made_masks(4, [5, 5])
+    paths = (masks[2] @ masks[1] @ masks[0]).long()
+    assert torch.equal(paths.triu(), torch.zeros_like(paths))            # strictly lower triangular
+    assert paths[0].sum() == 0                                          # output 1 reads nothing
+    last = [int(n) for n in paths[3, :3]]
+    assert f"along {last[0]}, {last[1]} and {last[2]} paths" in notebook_markdown()

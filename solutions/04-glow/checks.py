@@ -609,6 +609,10 @@ NATS_PER_IMAGE_MISTAKES = [
             lambda ref, kw: ref.quiz_04_nats_per_image / _LN2),
     Mistake("nats per dimension, not per image",
             "per image: multiply by the 64 dimensions too", lambda ref, kw: ref.quiz_04_nats_per_image / _DIMS),
+    Mistake("the dequantised density's −log p(y)",
+            "that is −log p(y), the density of the dequantised pixels y in [0, 1)^64; the question asks for the "
+            "discrete image's −log P(x) ≈ −log p(y) + 64·log 17, which is what bits per dimension convert",
+            lambda ref, kw: ref.quiz_04_nats_per_image - _DIMS * math.log(17)),
 ]
 
 CHECKS = [

@@ -124,39 +124,39 @@ answer_bpd = (-85.0 + 64 * math.log(17)) / math.log(2)  # bits per image
 '''
 
 STUDENTS = [
-    {"id": "l04-conv1x1-missing-hw", "lesson": "04-glow", "patches": {"conv1x1-logdet": CONV1X1_MISSING_HW},
-     "expect_points": {"test-conv1x1-logdet": 0},
+    {"id": "l04-conv1x1-missing-hw", "lesson": "04-glow", "patches": {"conv1x1_logdet": CONV1X1_MISSING_HW},
+     "expect_points": {"conv1x1_logdet": 0},
      "expect_message": "missing h·w factor"},
-    {"id": "l04-lu-missing-hw", "lesson": "04-glow", "patches": {"lu-logdet": LU_MISSING_HW},
+    {"id": "l04-lu-missing-hw", "lesson": "04-glow", "patches": {"lu_logdet": LU_MISSING_HW},
      # the 1x1-pixel case of lu_logdet passes (h·w = 1); the layer and practice 4 use lu_logdet
-     "expect_points": {"test-lu-logdet": 0.25, "test-lu-conv": 0, "test-practice-4-forward": 0,
-                       "test-practice-4-inverse": 0},
+     "expect_points": {"lu_logdet": 0.25, "LUInvertible1x1Conv": 0, "practice_4_logdet_forward": 0,
+                       "practice_4_logdet_inverse": 0},
      "expect_message": "missing h·w factor"},
     {"id": "l04-practice-4-sign-not-flipped", "lesson": "04-glow",
-     "patches": {"answer-practice-4": PRACTICE_4_SIGN_NOT_FLIPPED},
-     "expect_points": {"test-practice-4-inverse": 0},
+     "patches": {"practice_4_logdet_forward": PRACTICE_4_SIGN_NOT_FLIPPED},
+     "expect_points": {"practice_4_logdet_inverse": 0},
      "expect_message": "the sign is flipped"},
-    {"id": "l04-lu-dense-slogdet", "lesson": "04-glow", "patches": {"lu-conv": LU_DENSE_SLOGDET},
-     "expect_points": {"test-lu-conv": 0},
+    {"id": "l04-lu-dense-slogdet", "lesson": "04-glow", "patches": {"LUInvertible1x1Conv": LU_DENSE_SLOGDET},
+     "expect_points": {"LUInvertible1x1Conv": 0},
      "expect_message": "dense slogdet for W"},
-    {"id": "l04-lu-forward-applies-inverse", "lesson": "04-glow", "patches": {"lu-conv": LU_FORWARD_APPLIES_INVERSE},
-     "expect_points": {"test-lu-conv": 0},
+    {"id": "l04-lu-forward-applies-inverse", "lesson": "04-glow", "patches": {"LUInvertible1x1Conv": LU_FORWARD_APPLIES_INVERSE},
+     "expect_points": {"LUInvertible1x1Conv": 0},
      "expect_message": "forward applies W⁻¹ (direction swapped)"},
-    {"id": "l04-actnorm-reinit-after-load", "lesson": "04-glow", "patches": {"actnorm": ACTNORM_ATTRIBUTE_FLAG},
-     "expect_points": {"test-actnorm": 0},
+    {"id": "l04-actnorm-reinit-after-load", "lesson": "04-glow", "patches": {"ActNorm": ACTNORM_ATTRIBUTE_FLAG},
+     "expect_points": {"ActNorm": 0},
      "expect_message": "ActNorm re-initialised after load_state_dict"},
-    {"id": "l04-squeeze-named-wrongly", "lesson": "04-glow", "patches": {"squeeze-layer": SQUEEZE_LAYER_UNSQUEEZES},
-     "expect_points": {"test-squeeze-layer": 0},
+    {"id": "l04-squeeze-named-wrongly", "lesson": "04-glow", "patches": {"Squeeze": SQUEEZE_LAYER_UNSQUEEZES},
+     "expect_points": {"Squeeze": 0},
      "expect_message": "Squeeze.forward un-squeezes (direction named wrongly)"},
     {"id": "l04-squeeze-plain-reshape", "lesson": "04-glow", "patches": {"squeeze": SQUEEZE_PLAIN_RESHAPE},
      # on a 2x2 image a plain reshape happens to be squeeze (1 of 4 cases); the Squeeze layer uses squeeze
-     "expect_points": {"test-squeeze": 0.5, "test-squeeze-layer": 0},
+     "expect_points": {"squeeze": 0.5, "Squeeze": 0},
      "expect_message": "plain reshape instead of 2×2 blocks"},
-    {"id": "l04-bpd-in-nats", "lesson": "04-glow", "patches": {"answer-bpd": BPD_IN_NATS},
-     "expect_points": {"test-bpd": 0},
+    {"id": "l04-bpd-in-nats", "lesson": "04-glow", "patches": {"answer_bpd": BPD_IN_NATS},
+     "expect_points": {"quiz_04_bits_per_dim": 0},
      "expect_message": "nats per dimension, not bits"},
-    {"id": "l04-bpd-per-image", "lesson": "04-glow", "patches": {"answer-bpd": BPD_PER_IMAGE},
-     "expect_points": {"test-bpd": 0},
+    {"id": "l04-bpd-per-image", "lesson": "04-glow", "patches": {"answer_bpd": BPD_PER_IMAGE},
+     "expect_points": {"quiz_04_bits_per_dim": 0},
      "expect_message": "bits per image, not per dimension"},
 ]
 
@@ -466,6 +466,9 @@ answer_nats_per_image = 2.18 * 64
 ''',
         "nats per dimension, not per image": '''
 answer_nats_per_image = 2.18 * math.log(2)
+''',
+        "the dequantised density's −log p(y)": '''
+answer_nats_per_image = 2.18 * 64 * math.log(2) - 64 * math.log(17)  # undo the 64·log 17 of the bpd formula
 ''',
     },
     "quiz_04_level_dims": {

@@ -22,7 +22,7 @@ from flowcourse_instructor.grading.spec import Case, Check, KeyRef, Mistake, ran
 
 
 def _worked_example_3() -> dict[str, Tensor]:
-    """The seeds' worked example 3: log|det J| = log(1 + sech²(-0.5)) ≈ 0.580 with the raw u."""
+    """Worked example 3 of the lesson notes: log|det J| = log(1 + sech²(-0.5)) ≈ 0.580 with the raw u."""
     return {"z": tensor([[0.5, -0.5]]), "u": tensor([1.0, 0.0]), "w": tensor([1.0, 2.0]), "b": tensor(0.0)}
 
 
@@ -451,7 +451,7 @@ CHECKS = [
           mistakes=[
               Mistake("raw u vs û",
                       "with û = planar_u_hat(u, w) the same inputs give 0.2202 (wᵀû = m(1) ≈ 0.3133); 0.580 is the "
-                      "raw-u layer of the seeds",
+                      "raw-u layer of worked example 3",
                       lambda ref, kw: ref.worked_05_logdet_raw_u),
               Mistake("tanh instead of its derivative",
                       "the log-det needs h'(-0.5) = sech²(-0.5) ≈ 0.7864, not tanh(-0.5)",

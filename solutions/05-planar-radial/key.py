@@ -171,7 +171,7 @@ def planar_logdet(
 
     References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*, eq. (12).
 
-    The seeds' worked example 3 (raw :math:`u`):
+    Worked example 3 of the lesson notes (raw :math:`u`):
 
     >>> z = torch.tensor([[0.5, -0.5]])
     >>> planar_logdet(z, torch.tensor([1.0, 0.0]), torch.tensor([1.0, 2.0]), 0.0).round(decimals=4)
@@ -533,7 +533,7 @@ class Radial(Flow):
 
 
 # Answers to the lesson's questions: each constant is named after the check that grades it.
-worked_05_logdet_raw_u = 0.580229  # log(1 + sech²(-0.5)), the seeds' worked example 3 (0.580), raw u
+worked_05_logdet_raw_u = 0.580229  # log(1 + sech²(-0.5)), worked example 3 of the lesson notes (0.580), raw u
 worked_05_logdet_u_hat = 0.220230  # log(1 + sech²(-0.5)·m(1)), m(1) = -1 + log(1 + e): same inputs with û
 quiz_05_fold = "B"  # wᵀu = -2 < -1: a ↦ a - 2 tanh(a) decreases near 0, the layer folds
 quiz_05_cost = "C"  # matrix determinant lemma: planar log-det in O(d)

@@ -9,46 +9,46 @@ STUDENTS = [{'id': 'l05-tanh-not-derivative',
   'lesson': '05-planar-radial',
   'about': 'tanh(a) in the planar log-det where its derivative 1 - tanh² belongs; planar_forward, the worked values '
            'and the Planar class inherit it',
-  'patches': {'planar-logdet': 'def planar_logdet(z, u, w, b):\n'
+  'patches': {'planar_logdet': 'def planar_logdet(z, u, w, b):\n'
                                '    """log|det df/dz| of the tanh planar layer f(z) = z + u tanh(w.z + b), for each '
                                'row of z; shape (batch,)."""\n'
                                '    a = z @ w + b                      # one pre-activation per sample\n'
                                '    dh = torch.tanh(a)\n'
                                '    return torch.log(torch.abs(1 + dh * (w @ u)))'},
   'expect_message': 'tanh instead of its derivative',
-  'expect_points': {'test-planar-logdet': 0.0,
-                    'test-planar-forward': 0.0,
-                    'test-worked-raw-u': 0.0,
-                    'test-worked-u-hat': 0.0,
-                    'test-planar-class': 0.0}},
+  'expect_points': {'planar_logdet': 0.0,
+                    'planar_forward': 0.0,
+                    'worked_05_logdet_raw_u': 0.0,
+                    'worked_05_logdet_u_hat': 0.0,
+                    'Planar': 0.0}},
  {'id': 'l05-log-without-abs',
   'lesson': '05-planar-radial',
   'about': "log(1 + h'·wᵀu) without abs: NaN where a raw-u layer folds",
-  'patches': {'planar-logdet': 'def planar_logdet(z, u, w, b):\n'
+  'patches': {'planar_logdet': 'def planar_logdet(z, u, w, b):\n'
                                '    """log|det df/dz| of the tanh planar layer f(z) = z + u tanh(w.z + b), for each '
                                'row of z; shape (batch,)."""\n'
                                '    a = z @ w + b                      # one pre-activation per sample\n'
                                "    dh = 1 - torch.tanh(a) ** 2        # h'(a) for h = tanh\n"
                                '    return torch.log(1 + dh * (w @ u))'},
   'expect_message': 'log without abs',
-  'expect_points': {'test-planar-logdet': 1.6, 'test-planar-forward': 1.7143, 'test-planar-class': 2.4}},
+  'expect_points': {'planar_logdet': 1.6, 'planar_forward': 1.7143, 'Planar': 2.4}},
  {'id': 'l05-u-h-broadcast',
   'lesson': '05-planar-radial',
   'about': 'x = z + u * h with h of shape (batch,): wrong when batch = d, an error otherwise',
-  'patches': {'planar-forward': 'def planar_forward(z, u, w, b):\n'
+  'patches': {'planar_forward': 'def planar_forward(z, u, w, b):\n'
                                 '    """x = z + u tanh(w.z + b) for each row of z; returns (x, log|det dx/dz|), '
                                 'log-det shape (batch,)."""\n'
                                 '    h = torch.tanh(z @ w + b)\n'
                                 '    x = z + u * h\n'
                                 '    return x, planar_logdet(z, u, w, b)'},
   'expect_message': 'u·h broadcast along the wrong axis',
-  'expect_points': {'test-planar-forward': 0.5714, 'test-planar-class': 1.8}},
+  'expect_points': {'planar_forward': 0.5714, 'Planar': 1.8}},
  {'id': 'l05-raw-u-vs-u-hat',
   'lesson': '05-planar-radial',
   'about': 'the Planar class ignores reparameterize (always the raw u), and the û worked value is computed with the '
            'raw u (0.580 instead of 0.2202)',
-  'patches': {'answer-logdet-u-hat': 'logdet_u_hat = float(planar_logdet(z_ex, u_ex, w_ex, b_ex))',
-              'planar-class': 'class Planar(nn.Module):\n'
+  'patches': {'logdet_u_hat': 'logdet_u_hat = float(planar_logdet(z_ex, u_ex, w_ex, b_ex))',
+              'Planar': 'class Planar(nn.Module):\n'
                               '    """Tanh planar layer x = z + u tanh(w.z + b); applies u-hat when reparameterize '
                               'is true."""\n'
                               '\n'
@@ -65,33 +65,33 @@ STUDENTS = [{'id': 'l05-tanh-not-derivative',
                               '        u = self.u\n'
                               '        return planar_forward(z, u, self.w, self.b)'},
   'expect_message': 'raw u vs û',
-  'expect_points': {'test-worked-u-hat': 0.0, 'test-planar-class': 1.2}},
+  'expect_points': {'worked_05_logdet_u_hat': 0.0, 'Planar': 1.2}},
  {'id': 'l05-norm-w-not-squared',
   'lesson': '05-planar-radial',
   'about': 'û divides by ‖w‖ instead of ‖w‖² (pyro PR #2192)',
-  'patches': {'planar-u-hat': 'def planar_u_hat(u, w):\n'
+  'patches': {'planar_u_hat': 'def planar_u_hat(u, w):\n'
                               '    """The reparameterised u-hat = u + (m(w.u) - w.u) w / ||w||^2 with m(s) = -1 + '
                               'softplus(s)."""\n'
                               '    wu = w @ u\n'
                               '    m = -1 + F.softplus(wu)\n'
                               '    return u + (m - wu) * w / w.norm()'},
   'expect_message': '‖w‖ instead of ‖w‖²',
-  'expect_points': {'test-planar-u-hat': 0.0, 'test-worked-u-hat': 0.0, 'test-planar-class': 1.2}},
+  'expect_points': {'planar_u_hat': 0.0, 'worked_05_logdet_u_hat': 0.0, 'Planar': 1.2}},
  {'id': 'l05-log1p-exp-overflow',
   'lesson': '05-planar-radial',
   'about': 'm(s) = -1 + log(1 + exp(s)) instead of softplus: inf/NaN for large wᵀu',
-  'patches': {'planar-u-hat': 'def planar_u_hat(u, w):\n'
+  'patches': {'planar_u_hat': 'def planar_u_hat(u, w):\n'
                               '    """The reparameterised u-hat = u + (m(w.u) - w.u) w / ||w||^2 with m(s) = -1 + '
                               'softplus(s)."""\n'
                               '    wu = w @ u\n'
                               '    m = -1 + torch.log(1 + torch.exp(wu))\n'
                               '    return u + (m - wu) * w / (w @ w)'},
   'expect_message': 'log(1 + exp(·)) instead of softplus',
-  'expect_points': {'test-planar-u-hat': 1.4286}},
+  'expect_points': {'planar_u_hat': 1.4286}},
  {'id': 'l05-bias-vector',
   'lesson': '05-planar-radial',
   'about': 'Planar with a bias vector b ∈ R^d (pyro before PR #2192): 3d parameters instead of 2d + 1',
-  'patches': {'planar-class': 'class Planar(nn.Module):\n'
+  'patches': {'Planar': 'class Planar(nn.Module):\n'
                               '    """Tanh planar layer x = z + u tanh(w.z + b); applies u-hat when reparameterize '
                               'is true."""\n'
                               '\n'
@@ -111,22 +111,22 @@ STUDENTS = [{'id': 'l05-tanh-not-derivative',
                               '        logdet = torch.log(torch.abs(1 + (1 - h ** 2) @ (self.w * u)))\n'
                               '        return x, logdet'},
   'expect_message': 'bias as a vector',
-  'expect_points': {'test-planar-class': 0.0}},
+  'expect_points': {'Planar': 0.0}},
  {'id': 'l05-radial-jacobian-scalar',
   'lesson': '05-planar-radial',
   'about': 'radial log-det d·log(1 + βh), as if the Jacobian were (1 + βh)·I; forward and inverse inherit it',
-  'patches': {'radial-logdet': 'def radial_logdet(z, z0, alpha, beta):\n'
+  'patches': {'radial_logdet': 'def radial_logdet(z, z0, alpha, beta):\n'
                                '    """log|det df/dz| of f(z) = z + beta/(alpha + r) (z - z0), r = ||z - z0||, per '
                                'row of z; shape (batch,)."""\n'
                                '    d = z.shape[1]\n'
                                '    h = 1 / (alpha + torch.linalg.vector_norm(z - z0, dim=1))\n'
                                '    return d * torch.log1p(beta * h)'},
   'expect_message': 'Jacobian taken as (1 + βh)·I',
-  'expect_points': {'test-radial-logdet': 0.0, 'test-radial-forward': 0.0, 'test-radial-inverse': 0.0}},
+  'expect_points': {'radial_logdet': 0.0, 'radial_forward': 0.0, 'radial_inverse': 0.0}},
  {'id': 'l05-radial-negative-root',
   'lesson': '05-planar-radial',
   'about': 'radial inverse takes the negative root of r² + (α + β - ρ)r - αρ = 0',
-  'patches': {'radial-inverse': 'def radial_inverse(x, z0, alpha, beta):\n'
+  'patches': {'radial_inverse': 'def radial_inverse(x, z0, alpha, beta):\n'
                                 '    """z = f^{-1}(x) of the radial layer and log|det dz/dx|, log-det shape '
                                 '(batch,)."""\n'
                                 '    rho = torch.linalg.vector_norm(x - z0, dim=1)\n'
@@ -135,7 +135,7 @@ STUDENTS = [{'id': 'l05-tanh-not-derivative',
                                 '    z = z0 + (x - z0) / (1 + beta / (alpha + r))[:, None]\n'
                                 '    return z, -radial_logdet(z, z0, alpha, beta)'},
   'expect_message': 'the negative root of the quadratic',
-  'expect_points': {'test-radial-inverse': 0.0}}]
+  'expect_points': {'radial_inverse': 0.0}}]
 
 # Every named mistake of checks.py, made by a student's answer cell (tests/test_hints_proven.py judges each on
 # top of the solution notebook, so later answers that call the mistaken one inherit it).

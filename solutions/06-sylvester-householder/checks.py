@@ -55,13 +55,13 @@ def _sylvester_inputs(seed: int, d: int, m: int, batch: int, scale: float = 1.5,
 
 
 def _worked_example_3() -> dict[str, Tensor]:
-    # the seeds' planar example as a one-neuron Sylvester layer: A = u = (1, 0), B = w = (1, 2), b = 0
+    # lesson 05's worked example 3 as a one-neuron Sylvester layer: A = u = (1, 0), B = w = (1, 2), b = 0
     return {"z": tensor([[0.5, -0.5]]), "A": tensor([[1.0], [0.0]]), "B": tensor([[1.0], [2.0]]),
             "b": tensor([0.0])}
 
 
 SYLVESTER_CASES = [
-    Case("the seeds' worked example 3 as a one-neuron layer (log|det| = 0.580)", _worked_example_3),
+    Case("lesson 05's worked example 3 as a one-neuron layer (log|det| = 0.580)", _worked_example_3),
     Case("d = 5, m = 3 neurons, batch of 6, entries of A, B of size ~1.5", lambda: _sylvester_inputs(600, 5, 3, 6)),
     Case("square: d = m = 4, batch of 5", lambda: _sylvester_inputs(610, 4, 4, 5)),
     Case("more neurons than dimensions: d = 3, m = 6", lambda: _sylvester_inputs(620, 3, 6, 4)),
@@ -287,7 +287,7 @@ CHECKS = [
         cases=REFLECT_CASES,
         mistakes=[
             Mistake("v not normalised",
-                    "H = I − 2vvᵀ/‖v‖²: the seeds' z − 2vvᵀz assumes vᵀv = 1, which a free vector v does not satisfy — "
+                    "H = I − 2vvᵀ/‖v‖²: the lesson notes' z − 2vvᵀz assumes vᵀv = 1, which a free vector v does not satisfy — "
                     "divide by ‖v‖² (or use v/‖v‖)",
                     lambda ref, kw: _reflect_scaled(ref, kw, lambda norm: norm**2)),
             Mistake("divided by ‖v‖ instead of ‖v‖²",

@@ -99,7 +99,7 @@ def sylvester_logdet(
 
     References: van den Berg et al. (2018), *Sylvester Normalizing Flows for Variational Inference*, eq. (8).
 
-    With :math:`m = 1` it is the planar log-det (seeds' worked example 3):
+    With :math:`m = 1` it is the planar log-det (worked example 3 of lesson 05):
 
     >>> z = torch.tensor([[0.5, -0.5]])
     >>> A, B = torch.tensor([[1.0], [0.0]]), torch.tensor([[1.0], [2.0]])

@@ -21,7 +21,7 @@ STUDENTS = [
     return torch.linalg.slogdet(small).logabsdet.expand(z.shape[0])
 ''',
         },
-        "expect_points": {"test-sylvester-logdet": 0.0},
+        "expect_points": {"sylvester_logdet": 0.0},
         "expect_message": "missing h′",
     },
     {
@@ -38,7 +38,7 @@ STUDENTS = [
         },
         # only the one-neuron worked example (1 of 7 cases) survives: 3 * 1/7. The shapes do not fit when
         # m != d, so sylvester_forward (which calls it) raises on 4 of 7 cases too: 1 * 3/7
-        "expect_points": {"test-sylvester-logdet": 0.4286, "test-sylvester-forward": 0.4286},
+        "expect_points": {"sylvester_logdet": 0.4286, "sylvester_forward": 0.4286},
         "expect_message": "A Bᵀ where Bᵀ A belongs",
     },
     {
@@ -52,7 +52,7 @@ STUDENTS = [
 ''',
         },
         # exact only for one neuron (the worked example, 1 of 7 cases): 3 * 1/7
-        "expect_points": {"test-sylvester-logdet": 0.4286},
+        "expect_points": {"sylvester_logdet": 0.4286},
         "expect_message": "triangular shortcut on a matrix that is not triangular",
     },
     {
@@ -69,7 +69,7 @@ STUDENTS = [
     return x, torch.log(torch.abs(1 + diagonal)).sum().expand(z.shape[0])
 ''',
         },
-        "expect_points": {"test-qr-sylvester-forward": 0.0},
+        "expect_points": {"qr_sylvester_forward": 0.0},
         "expect_message": "missing h′",
     },
     {
@@ -86,7 +86,7 @@ STUDENTS = [
     return x, torch.log(torch.abs(1 + dh * diagonal)).sum(dim=1)
 ''',
         },
-        "expect_points": {"test-qr-sylvester-forward": 0.0},
+        "expect_points": {"qr_sylvester_forward": 0.0},
         "expect_message": "column-vector matrices in row-vector code",
     },
     {
@@ -94,13 +94,13 @@ STUDENTS = [
         "lesson": LESSON,
         "patches": {
             "householder_reflect": '''def householder_reflect(z, v):
-    """The seeds' z - 2 v v^T z, which assumes ||v|| = 1."""
+    """The lesson notes' z - 2 v v^T z, which assumes ||v|| = 1."""
     return z - 2 * (z @ v).unsqueeze(1) * v
 ''',
         },
         # the product and the flow are built on the reflection, so they are wrong too
-        "expect_points": {"test-householder-reflect": 0.0, "test-householder-product": 0.0,
-                          "test-householder-forward": 0.0, "test-householder-inverse": 0.0},
+        "expect_points": {"householder_reflect": 0.0, "householder_product": 0.0,
+                          "householder_forward": 0.0, "householder_inverse": 0.0},
         "expect_message": "v not normalised",
     },
     {
@@ -116,7 +116,7 @@ STUDENTS = [
 ''',
         },
         # a single reflection (1 of 4 cases) is the same either way: 1 * 1/4
-        "expect_points": {"test-householder-product": 0.25},
+        "expect_points": {"householder_product": 0.25},
         "expect_message": "reflections multiplied in reverse order",
     },
     {
@@ -132,7 +132,7 @@ STUDENTS = [
     return z, logdet
 ''',
         },
-        "expect_points": {"test-householder-forward": 0.0},
+        "expect_points": {"householder_forward": 0.0},
         "expect_message": "log-det of a reflection taken as log(−1)",
     },
     {
@@ -147,7 +147,7 @@ STUDENTS = [
 ''',
         },
         # a single reflection (1 of 4 cases) is its own inverse in either order: 1 * 1/4
-        "expect_points": {"test-householder-inverse": 0.25},
+        "expect_points": {"householder_inverse": 0.25},
         "expect_message": "reflections undone in the wrong order",
     },
 ]

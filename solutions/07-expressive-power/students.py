@@ -12,7 +12,7 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                     '    ### BEGIN SOLUTION\n'
                                     '    return torch.trapezoid((p_values - q_values).abs(), xs)\n'
                                     '    ### END SOLUTION'},
-  'expect_points': {'test-total-variation': 0.5},
+  'expect_points': {'total_variation_1d': 0.5},
   'expect_message': 'TV without the ½'},
  {'id': 'l07-pushforward-logdet-sign',
   'lesson': '07-expressive-power',
@@ -27,7 +27,7 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                         '        logdet = logdet + layer_logdet\n'
                                         '    return torch.exp(standard_normal_log_prob(v) - logdet)\n'
                                         '    ### END SOLUTION'},
-  'expect_points': {'test-pushforward-density': 0.5},
+  'expect_points': {'pushforward_density_1d': 0.5},
   'expect_message': 'log-det sign'},
  {'id': 'l07-inverse-logdet-sign',
   'lesson': '07-expressive-power',
@@ -44,7 +44,7 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                         '    logdet = math.log(slope) * (pre[:, 0] > 0).to(x.dtype)\n'
                                         '    return z, logdet\n'
                                         '    ### END SOLUTION'},
-  'expect_points': {'test-relu-planar-inverse': 0.8571, 'test-pushforward-density': 0.5},
+  'expect_points': {'relu_planar_1d_inverse': 0.8571, 'pushforward_density_1d': 0.5},
   'expect_message': 'log-det sign (the forward log-det returned by the inverse)'},
  {'id': 'l07-invalid-slope-accepted',
   'lesson': '07-expressive-power',
@@ -55,12 +55,12 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                 '    x = z + u * torch.relu(pre)\n'
                                 '    logdet = torch.log(1 + u * w * (pre[:, 0] > 0).to(z.dtype))\n'
                                 '    return x, logdet'},
-  'expect_points': {'test-relu-planar': 2.1429},
+  'expect_points': {'relu_planar_1d': 2.1429},
   'expect_message': 'invalid slope 1 + uw ≤ 0 accepted'},
  {'id': 'l07-total-variance',
   'lesson': '07-expressive-power',
-  'patches': {'answer-tv': '### BEGIN SOLUTION\nanswer_tv = "C"\n### END SOLUTION'},
-  'expect_points': {'test-quiz-tv': 0.0},
+  'patches': {'answer_tv': '### BEGIN SOLUTION\nanswer_tv = "C"\n### END SOLUTION'},
+  'expect_points': {'quiz_07_tv_definition': 0.0},
   'expect_message': 'total variance'},
  {'id': 'l07-slope-bookkeeping',
   'lesson': '07-expressive-power',
@@ -78,7 +78,7 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                          '        previous = float(slopes[k])\n'
                                          '    return layers\n'
                                          '    ### END SOLUTION'},
-  'expect_points': {'test-layers': 0.75},
+  'expect_points': {'piecewise_linear_layers': 0.75},
   'expect_message': 'slope bookkeeping'},
  {'id': 'l07-kl-swapped',
   'lesson': '07-expressive-power',
@@ -87,7 +87,7 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                              '    ### BEGIN SOLUTION\n'
                              '    return d * (0.5 * math.log(var_q / var_p) + var_p / (2 * var_q) - 0.5)\n'
                              '    ### END SOLUTION'},
-  'expect_points': {'test-gaussian-kl': 0.3333},
+  'expect_points': {'gaussian_kl': 0.3333},
   'expect_message': 'KL arguments swapped'},
  {'id': 'l07-rank-absolute-threshold',
   'lesson': '07-expressive-power',
@@ -100,7 +100,7 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                '        return 0\n'
                                '    return int((s > rtol).sum())\n'
                                '    ### END SOLUTION'},
-  'expect_points': {'test-gradient-rank': 1.4286},
+  'expect_points': {'gradient_rank': 1.4286},
   'expect_message': 'absolute threshold'},
  {'id': 'l07-jacobian-not-transposed',
   'lesson': '07-expressive-power',
@@ -115,7 +115,7 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                               '    (score_q,) = torch.autograd.grad(log_q(z).sum(), z)\n'
                                               '    return (C @ score_p.unsqueeze(2)).squeeze(2) - score_q\n'
                                               '    ### END SOLUTION'},
-  'expect_points': {'test-pointwise-residual': 0.5},
+  'expect_points': {'pointwise_condition_residual': 0.5},
   'expect_message': 'Jacobian not transposed'}]
 
 # One answer cell per named mistake of checks.py, written as a student would (tests/test_hints_proven.py).

@@ -16,7 +16,7 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                            '    return (log_px_given_z + log_pz - log_qK).mean(dim=0)\n'
                            '    ### END SOLUTION'},
   'expect_message': 'log-det added to log q_K instead of subtracted',
-  'expect_points': {'test-flow-elbo': 0.0}},
+  'expect_points': {'flow_elbo': 0.0}},
  {'id': 'l08-forgot-u-hat',
   'lesson': '08-flows-in-vaes',
   'patches': {'amortized_planar_forward': 'def amortized_planar_forward(z, u, w, b):\n'
@@ -33,7 +33,7 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                                           '    return x, logdet\n'
                                           '    ### END SOLUTION'},
   'expect_message': 'û forgotten (raw u used)',
-  'expect_points': {'test-amortized-forward': 0.0, 'test-amortized-flow': 0.4}},
+  'expect_points': {'amortized_planar_forward': 0.0, 'amortized_planar_flow': 0.4}},
  {'id': 'l08-elbo-summed-over-batch',
   'lesson': '08-flows-in-vaes',
   'patches': {'flow_elbo': 'def flow_elbo(log_px_given_z, log_pz, log_q0, sum_logdet):\n'
@@ -45,7 +45,7 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                            '    return (log_px_given_z + log_pz - log_qK).mean(dim=0).sum()\n'
                            '    ### END SOLUTION'},
   'expect_message': 'summed over the batch',
-  'expect_points': {'test-flow-elbo': 0.0}},
+  'expect_points': {'flow_elbo': 0.0}},
  {'id': 'l08-bernoulli-log-sigmoid',
   'lesson': '08-flows-in-vaes',
   'patches': {'bernoulli_log_prob': 'def bernoulli_log_prob(x, logits):\n'
@@ -56,7 +56,7 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                                     '    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(dim=-1)\n'
                                     '    ### END SOLUTION'},
   'expect_message': 'Bernoulli log-likelihood via log(sigmoid), which underflows',
-  'expect_points': {'test-bernoulli': 1.2}},
+  'expect_points': {'bernoulli_log_prob': 1.2}},
  {'id': 'l08-iwae-log-mean-exp',
   'lesson': '08-flows-in-vaes',
   'patches': {'importance_weighted_bound': 'def importance_weighted_bound(log_weights):\n'
@@ -67,7 +67,7 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                                            '    return torch.log(torch.exp(log_weights).mean(dim=0))\n'
                                            '    ### END SOLUTION'},
   'expect_message': 'log-mean-exp without logsumexp (underflows)',
-  'expect_points': {'test-iwae': 1.4286}},
+  'expect_points': {'importance_weighted_bound': 1.4286}},
  {'id': 'l08-iwae-is-elbo',
   'lesson': '08-flows-in-vaes',
   'patches': {'importance_weighted_bound': 'def importance_weighted_bound(log_weights):\n'
@@ -78,7 +78,7 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                                            '    return log_weights.mean(dim=0)\n'
                                            '    ### END SOLUTION'},
   'expect_message': 'mean of the log weights (that is the ELBO)',
-  'expect_points': {'test-iwae': 0.5714}},
+  'expect_points': {'importance_weighted_bound': 0.5714}},
  {'id': 'l08-only-last-logdet',
   'lesson': '08-flows-in-vaes',
   'patches': {'amortized_planar_flow': 'def amortized_planar_flow(z0, u, w, b):\n'
@@ -92,7 +92,7 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                                        '    return z, total\n'
                                        '    ### END SOLUTION'},
   'expect_message': "only the last layer's log-det",
-  'expect_points': {'test-amortized-flow': 0.8}},
+  'expect_points': {'amortized_planar_flow': 0.8}},
  {'id': 'l08-log-sigma-as-log-variance',
   'lesson': '08-flows-in-vaes',
   'patches': {'diagonal_normal_log_prob': 'def diagonal_normal_log_prob(z, mu, log_sigma):\n'
@@ -104,7 +104,7 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                                           'math.pi)).sum(dim=-1)\n'
                                           '    ### END SOLUTION'},
   'expect_message': 'log σ read as log σ² (a log-variance)',
-  'expect_points': {'test-diagonal-normal': 0.0}},
+  'expect_points': {'diagonal_normal_log_prob': 0.0}},
  {'id': 'l08-u-hat-norm-not-squared',
   'lesson': '08-flows-in-vaes',
   'patches': {'amortized_planar_forward': 'def amortized_planar_forward(z, u, w, b):\n'
@@ -122,7 +122,7 @@ STUDENTS = [{'id': 'l08-logdet-sign-in-log-qK',
                                           '    return x, logdet\n'
                                           '    ### END SOLUTION'},
   'expect_message': '‖w‖ instead of ‖w‖² in û',
-  'expect_points': {'test-amortized-forward': 0.0, 'test-amortized-flow': 0.4}}]
+  'expect_points': {'amortized_planar_forward': 0.0, 'amortized_planar_flow': 0.4}}]
 
 # One mistaken answer cell per named mistake of checks.py, written as a student would (tests/test_hints_proven.py).
 MISTAKEN = {

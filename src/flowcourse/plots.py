@@ -270,3 +270,130 @@ def mask_heatmaps(
         if titles is not None:
             ax.set_title(titles[i], fontsize="small")
     return axes[0].figure
+
+
+def warped_grid(
+    forward: Callable[[Tensor], tuple[Tensor, Tensor]],
+    bounds: tuple[float, float] = (-2.5, 2.5),
+    n_lines: int = 11,
+    ax: Axes | None = None,
+    base_log_prob: Callable[[Tensor], Tensor] | None = None,
+    resolution: int = 121,
+    vmax: float | None = None,
+) -> Figure:
+    r"""The square grid of the base plane drawn through a 2-D map, optionally over the density it produces.
+
+    ``forward(z) -> (x, log|det ∂x/∂z|)`` maps base points of shape ``(batch, 2)`` (the course convention;
+    the identity ``lambda z: (z, z.new_zeros(len(z)))`` draws the base grid itself). The ``n_lines``
+    straight lines :math:`z_1 = c` and :math:`z_2 = c`, :math:`c` in ``bounds``, are drawn as their images
+    :math:`f(\text{line})`, so each cell of the picture is the image of a square cell of the base: its area
+    is :math:`|\det J_f|` times the square's. With ``base_log_prob`` the picture is shaded by the pushed-forward
+    density :math:`p_X(f(z)) = p_Z(z)\,/\,|\det J_f(z)|`, evaluated in the forward direction (no inverse
+    needed), on the image of the square ``bounds`` × ``bounds``; ``vmax`` fixes the top of the colour scale so
+    that two panels can share it.
+
+    >>> fig = warped_grid(lambda z: (2 * z, z.new_full((len(z),), 2 * np.log(2.0))), n_lines=5)
+    >>> len(fig.axes)
+    1
+    >>> plt.close(fig)
+    """
+    if n_lines < 2 or resolution < 2:
+        raise ValueError(f"n_lines and resolution must be at least 2, got {n_lines} and {resolution}")
+    fig, ax = _axes(ax)
+    lo, hi = float(bounds[0]), float(bounds[1])
+    fine = torch.linspace(lo, hi, resolution, dtype=torch.float64)
+    with torch.no_grad():
+        if base_log_prob is not None:
+            z1, z2 = torch.meshgrid(fine, fine, indexing="ij")
+            z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+            x, logdet = forward(z)
+            check_batch(x, (2,), name="forward(z)[0]")
+            density = (base_log_prob(z) - logdet).exp().reshape(resolution, resolution)
+            x = _numpy(x, "x").reshape(resolution, resolution, 2)
+            mesh = ax.pcolormesh(x[..., 0], x[..., 1], _numpy(density, "density"), shading="gouraud",
+                                 cmap="viridis", vmin=0.0, vmax=vmax)
+            fig.colorbar(mesh, ax=ax, shrink=0.8, label="density")
+        for c in np.linspace(lo, hi, n_lines):
+            const = torch.full_like(fine, float(c))
+            for line in (torch.stack([const, fine], dim=1), torch.stack([fine, const], dim=1)):
+                pts = _numpy(forward(line)[0], "forward(z)[0]")
+                ax.plot(pts[:, 0], pts[:, 1], color="white" if base_log_prob is not None else "C0",
+                        linewidth=0.7)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    return fig
+
+
+def multiscale_diagram(
+    shape: tuple[int, int, int] = (1, 8, 8), levels: int = 2, steps: int = 4, ax: Axes | None = None
+) -> Figure:
+    r"""Draw a multi-scale flow (Dinh et al. 2017; Kingma & Dhariwal 2018) read data→base, left to right.
+
+    Each tensor is drawn as a stack of ``C`` panels of ``H x W`` pixels. Every level squeezes
+    (``C x H x W -> 4C x H/2 x W/2``), runs ``steps`` steps of flow, then factors out the first half of the
+    channels (orange: they go to the Gaussian base) and passes the rest on; the last level sends everything
+    to the base. ``shape`` is ``(C, H, W)`` with ``H`` and ``W`` divisible by ``2**levels``.
+
+    >>> fig = multiscale_diagram((1, 8, 8), levels=2, steps=4)
+    >>> plt.close(fig)
+    """
+    from matplotlib.patches import Rectangle
+
+    c, h, w = (int(v) for v in shape)
+    if levels < 1 or h % 2**levels or w % 2**levels:
+        raise ValueError(f"shape {tuple(shape)} cannot be squeezed {levels} times: H and W must be divisible by "
+                         f"2**levels")
+    unit, offset, gap = 0.16, 0.09, 1.05
+    kept_colour, out_colour = "#9ecae1", "#fdae6b"
+
+    def stack(x0: float, channels: int, height: int, width: int, n_out: int = 0) -> tuple[float, float]:
+        """Draw a stack at x0 (bottom-left of the front panel at y = 0); return its right edge and top."""
+        for k in reversed(range(channels)):
+            colour = out_colour if k < n_out else kept_colour
+            ax.add_patch(Rectangle((x0 + k * offset, k * offset), width * unit, height * unit,
+                                   facecolor=colour, edgecolor="0.3", linewidth=0.6))
+        for i in range(1, height):  # the front panel's pixel grid
+            ax.plot([x0, x0 + width * unit], [i * unit, i * unit], color="0.3", linewidth=0.25)
+        for j in range(1, width):
+            ax.plot([x0 + j * unit, x0 + j * unit], [0, height * unit], color="0.3", linewidth=0.25)
+        ax.text(x0 + (width * unit + (channels - 1) * offset) / 2, -0.22, f"{channels}×{height}×{width}",
+                ha="center", va="top", fontsize=9)
+        return x0 + width * unit + (channels - 1) * offset, height * unit + (channels - 1) * offset
+
+    def arrow(x0: float, label: str, y: float = 0.35) -> float:
+        ax.annotate("", xy=(x0 + gap - 0.1, y), xytext=(x0 + 0.1, y),
+                    arrowprops={"arrowstyle": "->", "color": "0.2"})
+        ax.text(x0 + gap / 2, y + 0.08, label, ha="center", va="bottom", fontsize=8)
+        return x0 + gap
+
+    fig, ax = _axes(ax, width=2.2 + 2.9 * levels, height=2.6)
+    x, top = stack(0.0, c, h, w)
+    highest = top
+    for level in range(1, levels + 1):
+        start = x
+        x = arrow(x, "squeeze")
+        c, h, w = 4 * c, h // 2, w // 2
+        x, top = stack(x, c, h, w)
+        x = arrow(x, f"{steps} steps")
+        last = level == levels
+        right, top = stack(x, c, h, w, n_out=c if last else c // 2)
+        centre = x + (w * unit) / 2
+        label = "all to the Gaussian" if last else f"{c // 2}×{h}×{w} to the Gaussian"
+        ax.annotate("", xy=(centre, -0.95), xytext=(centre, -0.4), arrowprops={"arrowstyle": "->", "color": "0.2"})
+        ax.text(centre, -1.0, f"{label}\n$\\mathcal{{N}}(0, I)$", ha="center", va="top", fontsize=8)
+        highest = max(highest, top)
+        ax.text((start + right) / 2, 1.75, f"level {level}", ha="center", va="bottom", fontsize=9,
+                fontweight="bold")
+        ax.plot([start + 0.1, right], [1.7, 1.7], color="0.5", linewidth=0.8)
+        x = right
+        if not last:
+            x = arrow(x, "keep half")
+            c = c // 2
+            x, top = stack(x, c, h, w)
+    ax.set_xlim(-0.2, x + 0.3)
+    ax.set_ylim(-1.7, 2.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title("data → base: squeeze, steps of flow, factor out half", fontsize=10)
+    return fig

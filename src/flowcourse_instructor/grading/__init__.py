@@ -6,77 +6,60 @@ A hidden test cell holds one line, ``check("planar_logdet", planar_logdet)``. In
 :func:`check` only builds each case's inputs from the spec, calls the student's object (exceptions and a
 time limit per case) and displays the outputs as *evidence* (MIME type
 ``application/vnd.flowcourse.evidence+json``). It computes no verdict. After nbgrader has executed the
-notebook, the :class:`~flowcourse_instructor.grading.preprocessors.Judge` preprocessor — in the grading process, where the
-student's code never ran — reads which checks each test cell runs from the *trusted* cell source, rebuilds
-the inputs, computes the answer key's outputs, compares them case by case and replaces the cell's outputs
-with a message and the score (``points × passed / total``) that nbgrader records. Patching ``torch``, this
-package or the answer key inside the kernel changes nothing the judge computes; the kernel runs
-sandboxed (see :mod:`flowcourse_instructor.grading.sandbox`) and cannot read the answer key, ``solutions/`` or the
-gradebook.
+notebook, the :class:`~.preprocessors.Judge` preprocessor — in the grading process, where the student's code
+never ran — reads which checks each test cell runs from the *trusted* cell source, rebuilds the inputs,
+computes the answer key's outputs, compares them case by case and replaces the cell's outputs with a message
+and the score (``points × passed / total``) that nbgrader records. Patching ``torch``, this package or
+anything else inside the kernel changes nothing the judge computes.
+
+The kernel has no key to read (:mod:`.kernelside`): it runs the student environment (``.venv-student``, the
+toolkit wheel) with only the check runner, the lessons' registry and each lesson's ``checks.py`` staged on its
+path. The sandbox (:mod:`.sandbox`) is the second wall: it hides the course root (solutions, gradebook,
+submissions), the repository and the grader's home, and runs each kernel as a fresh unprivileged uid.
 
 Adding a check (lesson writers)
 -------------------------------
-1. In ``src/flowcourse_instructor/grading/checks/lesson_NN.py`` (found automatically; names unique course-wide)::
+Everything a lesson owns sits in its folder ``solutions/NN-topic/`` (:mod:`flowcourse_lessons`):
 
-       from flowcourse_instructor.grading.spec import Case, Check, Mistake, randn, tensor
+1. ``key.py``: the graded function, e.g. ``def planar_logdet(z, u, w, b)``, tested in ``test_key.py`` against
+   autograd at random non-identity parameters; quiz answers are constants named after their check
+   (``quiz_05_fold = "B"``).
+2. ``checks.py``: ``CHECKS = [Check("planar_logdet", cases=[...], mistakes=[...]), ...]``. The check's name is
+   the key's name (give ``key="other_name"`` only when two checks grade one function); the registry finds the
+   file, knows its lesson and resolves the key. Cases build their inputs from fixed seeds (:func:`randn`), and
+   never contain an implementation of a graded function: the grading kernel runs them. A named
+   :class:`Mistake` says what the student did, and computes its wrong output from the key through its first
+   argument (``lambda ref, kw: ref.planar_logdet(...)``; ``ref.lesson_05.x`` is an earlier lesson's key):
+   ``checks.py`` never imports ``key.py``. Generic mistakes are recognised without being listed: the
+   negated value (sign / direction of the log-det), per-dimension values not summed, a sum or mean over the
+   batch, exp instead of log, a wrong shape, NaN/inf. For a class, give ``protocol=lambda cls, **inputs: ...``
+   returning what to compare; the judge runs the same protocol on the key's class.
+3. ``students.py``: ``MISTAKEN = {"planar_logdet": {"<mistake name>": "<a student's cell>"}}`` proves each
+   named mistake fires on code a student would write (:mod:`.proofs`, ``tests/test_hints_proven.py``); a
+   mistake that cannot be proven is deleted. ``STUDENTS`` are whole sample submissions graded end to end.
+4. The notebook (nbgrader cell types): the student's answer in an *Autograded answer* cell between
+   ``### BEGIN SOLUTION`` / ``### END SOLUTION``; right after it a locked *Autograder tests* cell with points::
 
-       def _worked_example_3():   # inputs are built fresh, deterministically, in kernel and judge alike
-           return {"z": tensor([[0.5, -0.5]]), "u": tensor([1.0, 0.0]), "w": tensor([1.0, 2.0]),
-                   "b": tensor(0.0)}
+       # Hidden test: graded after you hand in. Run the self-checks above to test your work now.
+       ### BEGIN HIDDEN TESTS
+       from flowcourse_instructor.grading import check
 
-       CHECKS = [
-           Check(
-               "planar_logdet",                       # the name the hidden test uses
-               reference="planar.planar_logdet",      # flowcourse_lessons.lesson_05.key.planar_logdet
-               cases=[
-                   Case("worked example 3 (z=(0.5,-0.5), u=(1,0), w=(1,2), b=0)", _worked_example_3),
-                   Case("random 2-D batch of 5", lambda: {"z": randn(5, 2, seed=1), "u": randn(2, seed=2),
-                                                          "w": randn(2, seed=3), "b": tensor(0.3)}),
-               ],
-               mistakes=[
-                   Mistake("tanh instead of its derivative",
-                           "the log-det needs h'(w·z+b) = 1 - tanh², not tanh itself",
-                           lambda ref, kw: ...),     # the wrong output; ref.planar.* is the answer key
-               ],
-               atol=1e-6, rtol=1e-5,
-           ),
-           Check("quiz_05_q2", reference="quiz.quiz_05_q2"),   # no cases: a value check (quiz letter)
-       ]
+       check("planar_logdet", planar_logdet)
+       ### END HIDDEN TESTS
 
-   Never import ``flowcourse.reference`` in a spec module (mistake outputs get ``ref`` lazily). Generic
-   mistakes are recognised without being listed: the negated value (sign / direction of the log-det),
-   per-dimension values not summed, a sum or mean over the batch, exp instead of log, a wrong shape,
-   NaN/inf. For a class, give ``protocol=lambda cls, **inputs: ...`` returning what to compare; the judge
-   runs the same protocol on the answer key's class.
-2. In the solution notebook (``solutions/NN-topic/*.ipynb``), nbgrader cell types:
+   and visible, key-free self-checks before it (:mod:`flowcourse.selfcheck`). Training demos and plots are
+   tagged ``demo`` (read-only): blanked before grading, no points. Notebooks import the toolkit only; a piece an
+   earlier lesson graded travels as a ``.py`` file of this lesson's folder, released with it.
 
-   - the student's answer: *Autograded answer* cell with ``### BEGIN SOLUTION`` / ``### END SOLUTION``;
-   - right after it, a *Autograder tests* cell (locked, with points) holding only::
+One check per test cell keeps partial credit readable; several checks in one cell pool their cases.
+``flowcourse release`` regenerates ``course/``; ``pytest tests/test_grading_lessons.py`` proves the solution
+scores full marks, the blank release 0 and each sample student its expectation.
 
-         # hidden test: graded after you submit (run the self-checks above to test your work now)
-         ### BEGIN HIDDEN TESTS
-         from flowcourse_instructor.grading import check; check("planar_logdet", planar_logdet)
-         ### END HIDDEN TESTS
-
-   - visible, reference-free self-checks in an ordinary cell before it, e.g.
-     ``selfcheck.logdet(lambda z: planar_forward(z, u, w, b), z)`` (:mod:`flowcourse.selfcheck`);
-   - quiz: an answer cell ``answer_q2 = "b"`` (solution markers around the letter) and a test cell with
-     ``check("quiz_05_q2", answer_q2)``; put the right letter in ``flowcourse/reference/quiz.py``;
-   - training demos and plots that need the answer key or take long: tag the cell ``demo`` (and make it
-     read-only); demo cells are blanked before grading, carry no points, and feedback says so.
-
-   One check per test cell keeps partial credit readable; several checks in one cell pool their cases.
-3. ``flowcourse release`` regenerates ``course/``; ``pytest tests/test_grading_lessons.py`` proves the
-   solution scores full marks and the blank release 0; add wrong students to ``autograder/sample_class/``.
-
-Modules: :mod:`~flowcourse_instructor.grading.spec` (Case, Check, Mistake), :mod:`~flowcourse_instructor.grading.kernel` (check),
-:mod:`~flowcourse_instructor.grading.evidence` (encoding), :mod:`~flowcourse_instructor.grading.checks` (registry),
-:mod:`~flowcourse_instructor.grading.judge` (trusted comparison and messages), :mod:`~flowcourse_instructor.grading.preprocessors`
-(the nbgrader pipeline), :mod:`~flowcourse_instructor.grading.config` (``nbgrader_config.py``),
-:mod:`~flowcourse_instructor.grading.sandbox` (kernel isolation), :mod:`~flowcourse_instructor.grading.scan` (static scan),
-:mod:`~flowcourse.selfcheck` (reference-free checks for students), :mod:`~flowcourse.studentcheck`
-(``flowcourse check``), :mod:`~flowcourse_instructor.grading.sampleclass` (the sample class),
-:mod:`~flowcourse_instructor.grading.pipeline` (what the CLI runs).
+Modules: :mod:`.spec` (Case, Check, Mistake), :mod:`.kernel` (check), :mod:`.evidence` (encoding),
+:mod:`.checks` (registry), :mod:`.judge` (trusted comparison and messages), :mod:`.preprocessors` (the
+nbgrader pipeline), :mod:`.config` (``nbgrader_config.py``), :mod:`.kernelside` (what kernels run on),
+:mod:`.sandbox` (kernel isolation), :mod:`.forkserver` (warm kernels), :mod:`.scan` (static scan),
+:mod:`.proofs` (hints proven), :mod:`.sampleclass` (the sample class), :mod:`.pipeline` (what the CLI runs).
 """
 
 from typing import Any

@@ -46,6 +46,7 @@ class Row:
     max_score: float = 0.0
     auto_max: float = 0.0
     mode: str = ""
+    kernel_env: str = ""
     flags: list[str] = field(default_factory=list)
     cells: dict[str, float] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
@@ -239,6 +240,7 @@ def _row(root: Path, gb: Any, lesson: str, student: str, notebook: str, error: s
         nb = nbformat.read(path, 4)
         record = grading_record(nb)
         row.mode, row.flags = record.get("sandbox", ""), list(record.get("flags", []))
+        row.kernel_env = record.get("kernel_env", "")
         row.auto_max = sum(float(c.get("points", 0)) for c in record.get("cells", []))
         for cell in nb.cells:
             if any(o.get("output_type") == "display_data" and "flowcourse-verdict" in str(o.get("data", {}))
@@ -311,6 +313,8 @@ def prepare_workspace(source_root: str | os.PathLike, work: str | os.PathLike) -
 
 
 NOT_CHECKED = "not checked"
+KERNEL_ENVS = {"student": "the student environment (no answer key installed)",
+               "grader": "the grader's own environment (`make student-env` not run: only the sandbox hides the key)"}
 
 
 def verify(root: Path, student: Student, rows: list[Row], isolated: bool) -> list[str]:
@@ -372,7 +376,9 @@ def print_table(rows: list[Row], students: list[Student] | None = None, root: Pa
             for f in r.flags[:6]:
                 out(f"      {f}")
     modes = sorted({r.mode for r in rows if r.mode})
-    out(f"\nkernel isolation: {', '.join(modes) or 'none ran'}"
+    envs = sorted({r.kernel_env for r in rows if r.kernel_env})
+    out("kernels ran in " + (" and ".join(KERNEL_ENVS[e] for e in envs) or "no environment (none ran)"))
+    out(f"kernel isolation: {', '.join(modes) or 'none ran'}"
         + ("" if isolated else " (limits only: the kernel could read files the grader can read)"))
     if any(r.max_score > r.auto_max for r in rows):
         out("manual: points of written answers, left for a human grader (nbgrader formgrader)")

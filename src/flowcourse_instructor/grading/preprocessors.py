@@ -380,6 +380,8 @@ class GuardedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
         record = _record(nb)
         record["sandbox"] = self.mode()
+        side = kernel_side(os.environ.get("FLOWCOURSE_COURSE_ROOT") or os.getcwd())
+        record["kernel_env"] = "student" if side.student else "grader"
         self._deadline = time.monotonic() + self.notebook_budget
         self._kernel_said = ""
         self._stopped = ""

@@ -19,7 +19,9 @@ graded function) that the generic robustness students below break. Every lesson 
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
+import dataclasses
 import importlib.util
 import textwrap
 from dataclasses import dataclass, field
@@ -161,6 +163,43 @@ def expected_points(root: Path, student: Student) -> dict[str, float]:
     cells = _test_cells(root, student.lesson)
     default = {cid: (pts if student.base == "solution" else 0.0) for cid, (pts, _) in cells.items()}
     return {**default, **student.expect_points}
+
+
+def _names(root: Path, lesson: str) -> tuple[dict[str, str], dict[str, str]]:
+    """``(answers, tests)``: each name an answer cell defines → that cell; each check → the test cell running it.
+
+    Sample students name what they change (``patches={"planar_logdet": ...}``) and what they expect
+    (``expect_points={"planar_logdet": 0}``) by these names, so the notebook's cell ids are stated once, there.
+    """
+    answers: dict[str, str] = {}
+    for path in _notebooks(root, lesson):
+        for cell in nbformat.read(path, 4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("solution"):
+                with contextlib.suppress(SyntaxError):
+                    for node in ast.parse(student_solution_source(cell.source)).body:
+                        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                            answers.setdefault(node.name, meta["grade_id"])
+                        for target in getattr(node, "targets", []):
+                            if isinstance(target, ast.Name):
+                                answers.setdefault(target.id, meta["grade_id"])
+    tests = {check: cell_id for cell_id, (_points, calls) in _test_cells(root, lesson).items() for check, _ in calls}
+    return answers, tests
+
+
+def resolve_names(root: Path, student: Student) -> Student:
+    """``student`` with the graded names among its keys replaced by the cell ids they stand for."""
+    answers, tests = _names(Path(root), student.lesson)
+
+    def answer(key: str) -> str:
+        return answers.get(key, key)
+
+    return dataclasses.replace(
+        student, patches={answer(k): v for k, v in student.patches.items()},
+        append={answer(k): v for k, v in student.append.items()},
+        insert={answer(k): v for k, v in student.insert.items()},
+        delete=tuple(answer(k) for k in student.delete),
+        expect_points={tests.get(k, k): v for k, v in student.expect_points.items()})
 
 
 def _solution_cell_defining(root: Path, lesson: str, name: str) -> str:
@@ -315,7 +354,7 @@ def load_sample_class(source_root: Path, work_root: Path | None = None, *, robus
             if s.lesson not in all_lessons:
                 raise ValueError(f"{path}: student {s.id!r} is for lesson {s.lesson!r}, which has no notebook in "
                                  f"{work_root / 'solutions'} (lessons: {', '.join(all_lessons)})")
-            extra.append(s)
+            extra.append(resolve_names(work_root, s))
         robust.update(getattr(module, "ROBUSTNESS", {}))
     students: list[Student] = []
     if robustness and robust["lesson"] in all_lessons:
