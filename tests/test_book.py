@@ -52,8 +52,9 @@ def _toy_notebook() -> nbformat.NotebookNode:
         _cell("code", "def f(z):\n    ### BEGIN SOLUTION\n    return 2 * z\n    ### END SOLUTION",
               solution=True, grade=False),
         _cell("code", "# self-check\nassert f(1) == 2"),
-        _cell("code", "# Hidden test: graded later.\n### BEGIN HIDDEN TESTS\nfrom flowcourse_instructor.grading import check\n"
-                      'check("f", f)\n### END HIDDEN TESTS', grade=True, solution=False, points=1),
+        _cell("code", "# Hidden test: graded later.\n### BEGIN HIDDEN TESTS\n"
+                      'from flowcourse_instructor.grading import check\ncheck("f", f)\n### END HIDDEN TESTS',
+              grade=True, solution=False, points=1),
         _cell("code", 'assert f(0) == 0  # a visible test\n### BEGIN HIDDEN TESTS\ncheck("f", f)\n'
                       "### END HIDDEN TESTS",
               grade=True, solution=False, points=1),

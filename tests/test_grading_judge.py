@@ -58,6 +58,43 @@ def test_float32_answers_pass_within_tolerance():
     assert judge(spec, f32, affine_forward).passed == 2
 
 
+def test_a_float32_answer_fails_where_the_dtype_must_follow_the_input():
+    def f32(z, a, b):
+        return affine_forward(z.float(), a.float(), b.float())
+
+    spec = Check("j_dtype", cases=CASES, atol=1e-5, rtol=1e-5, same_dtype=True)
+    result = judge(spec, f32, affine_forward)
+    assert result.passed == 0
+    assert "dtype float32, expected float64" in result.cases[0].problem
+    assert "dtype must follow the input" in result.cases[0].hint
+    assert judge(spec, affine_forward, affine_forward).passed == 2
+
+
+def test_an_input_edited_in_place_fails_even_with_the_right_values():
+    def in_place(z, a, b):
+        x = z.mul_(a).add_(b)  # right values, but the caller's z is now x
+        return x.clone(), torch.log(a.abs()).sum().expand(z.shape[0])
+
+    result = judge(AFFINE, in_place, affine_forward)
+    assert result.passed == 0
+    assert "changed its input `z` in place" in result.cases[0].problem
+    assert result.cases[0].hint.startswith("in-place edit of an input")
+
+
+def test_an_in_place_edit_of_a_leaf_that_requires_grad_is_named():
+    spec = Check("j_leaf", cases=[Case("z requires grad", lambda: {
+        "z": randn(3, 2, seed=9).requires_grad_(), "a": tensor([2.0, 3.0]), "b": tensor([0.0, 1.0])})])
+
+    def in_place(z, a, b):
+        z *= a
+        return z + b, torch.log(a.abs()).sum().expand(z.shape[0])
+
+    result = judge(spec, in_place, affine_forward)
+    assert result.passed == 0 and "in-place operation" in result.cases[0].problem
+    assert result.cases[0].hint.startswith("in-place edit of an input")
+    assert judge(spec, affine_forward, affine_forward).passed == 1
+
+
 def test_named_mistake_wins_and_costs_only_its_cases():
     def no_abs(z, a, b):
         return a * z + b, torch.log(a).sum().expand(z.shape[0])
@@ -146,3 +183,70 @@ def test_messages_name_case_input_got_expected_and_escape_html():
     assert "got -" in text and "expected " in text and "likely mistake — the sign is flipped" in text
     html = render_html("test_affine", [result], 0.0, 3.0, notes=["restored <cell>"])
     assert "restored &lt;cell&gt;" in html and "<cell>" not in html
+
+
+# --------------------------------------------------------------------- a mistake is charged once
+
+def _key_logdet(z):
+    return torch.log(z.abs()).sum(1)
+
+
+def _key_forward(z):
+    return 2 * z, _key_logdet(z)
+
+
+def _key_inverse(x):
+    return x / 2, -_key_logdet(x / 2)
+
+
+LOGDET = Check("c_logdet", cases=[Case("z", lambda: {"z": randn(3, 2, seed=5)})])
+FORWARD = Check("c_forward", cases=[Case("z", lambda: {"z": randn(3, 2, seed=5)})], outputs=("x", "log-det"))
+INVERSE = Check("c_inverse", cases=[Case("x", lambda: {"x": randn(3, 2, seed=6)})], outputs=("z", "log-det"))
+
+
+def _student(namespace_source):
+    namespace = {"torch": torch}
+    exec(namespace_source, namespace)
+    return namespace
+
+
+def _charged(lesson_of, source):
+    lesson_of([LOGDET, FORWARD, INVERSE], c_logdet=_key_logdet, c_forward=_key_forward, c_inverse=_key_inverse)
+    ns = _student(source)
+    return {name: judge_check(spec, kernel.run_cases(spec, ns[name], namespace=ns))
+            for name, spec in (("c_logdet", LOGDET), ("c_forward", FORWARD), ("c_inverse", INVERSE))}
+
+
+WRONG_HELPER = '''
+def c_logdet(z):
+    return torch.log(z.abs()).sum(1) + 1.0      # the only mistake
+def c_forward(z):
+    return 2 * z, c_logdet(z)
+def c_inverse(x):
+    z = x / 2
+    return z, -c_logdet(z)
+'''
+
+
+def test_a_mistake_in_a_helper_costs_only_the_helper(lesson_of):
+    results = _charged(lesson_of, WRONG_HELPER)
+    assert results["c_logdet"].passed == 0
+    assert results["c_forward"].passed == 1 and results["c_inverse"].passed == 1
+    note = results["c_forward"].cases[0].hint
+    assert "`c_forward` is right" in note and "`c_logdet`" in note
+    assert "note — your `c_forward` is right" in render_text("t", [results["c_forward"]], 1, 1)
+
+
+def test_a_function_wrong_on_top_of_its_helper_is_still_charged(lesson_of):
+    """The inverse forgets the minus sign: its log-det is the helper's output where the key's is its negative."""
+    results = _charged(lesson_of, WRONG_HELPER.replace("return z, -c_logdet(z)", "return z, c_logdet(z)"))
+    assert results["c_inverse"].passed == 0
+    assert "calls your `c_logdet`, which is wrong on these inputs: fix it first" in results["c_inverse"].cases[0].hint
+    assert results["c_forward"].passed == 1
+
+
+def test_helpers_right_means_nothing_is_excused(lesson_of):
+    results = _charged(lesson_of, WRONG_HELPER.replace(" + 1.0", "").replace("return 2 * z, c_logdet(z)",
+                                                                              "return 3 * z, c_logdet(z)"))
+    assert results["c_logdet"].passed == 1 and results["c_forward"].passed == 0
+    assert "fix it first" not in results["c_forward"].cases[0].hint

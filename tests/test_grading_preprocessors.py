@@ -27,8 +27,8 @@ def registry(lesson_of):
 
 
 def _test_cell(outputs, points=2.0, gid="test_double"):
-    cell = new_code_cell('### BEGIN HIDDEN TESTS\nfrom flowcourse_instructor.grading import check\ncheck("pp_double", f)\n'
-                         "### END HIDDEN TESTS",
+    cell = new_code_cell("### BEGIN HIDDEN TESTS\nfrom flowcourse_instructor.grading import check\n"
+                         'check("pp_double", f)\n### END HIDDEN TESTS',
                          metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": gid,
                                                 "points": points, "locked": True}})
     cell.outputs = outputs

@@ -1,6 +1,9 @@
 """Lesson 01 answer key against independent truth: torch.distributions, autograd Jacobians, quadrature."""
 
+import ast
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -254,3 +257,83 @@ def test_linear_flow_with_singular_weight_raises():
     for method in (layer.forward, layer.inverse):
         with pytest.raises(ValueError, match="singular"):
             method(torch.ones(3, 2, dtype=f64))
+
+
+# --- numbers the lesson text states, recomputed with the key and the toolkit ------------------------------
+
+NOTEBOOK = Path(__file__).with_name("01-change-of-variables.ipynb")
+
+
+def notebook_cells():
+    return {cell["id"]: "".join(cell["source"]) for cell in json.loads(NOTEBOOK.read_text())["cells"]}
+
+
+def notebook_function(cell_id, name):
+    """The function ``name`` as the notebook's cell ``cell_id`` defines it (only that definition is run)."""
+    tree = ast.parse(notebook_cells()[cell_id])
+    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    namespace = {"torch": torch, "math": math}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), str(NOTEBOOK), "exec"), namespace)
+    return namespace[name]
+
+
+def test_the_warped_grid_numbers_are_the_maps_own():
+    text = notebook_cells()["theory-warp"]
+    warp = notebook_function("demo-warp", "warp")
+    z = torch.tensor([[0.0, 0.3], [2.0, -1.0], [-2.0, 0.5], [0.7, 1.1]], dtype=f64)
+    truth = jacobian_logdet(warp, z)  # autograd, independent of the log-det the demo writes down
+    torch.testing.assert_close(warp(z)[1], truth)
+    origin = torch.zeros(1, 2, dtype=f64)
+    base_peak = standard_normal_log_prob(origin).exp().item()
+    warped_peak = (standard_normal_log_prob(origin) - jacobian_logdet(warp, origin)).exp().item()
+    assert f"1/(2\\pi) \\approx {base_peak:.3f}" in text
+    assert f"1/\\pi \\approx {warped_peak:.3f}" in text
+    assert warped_peak == pytest.approx(1 / math.pi)
+    # "at z_1 = ±2 it stretches each cell to twice its area"
+    area = truth[1:3].exp()
+    torch.testing.assert_close(area, torch.full((2,), 2.0, dtype=f64))
+    assert "At $z_1 = \\pm 2$ it\nstretches each cell to twice its area" in text
+
+
+def test_volume_preserving_maps_keep_the_peak_but_not_always_the_shape():
+    text = notebook_cells()["theory-rotation"]
+    shear = torch.tensor([[1.0, 0.0], [1.5, 1.0]], dtype=f64)  # the S of the text
+    assert "S = \\begin{pmatrix}1 & 0\\\\ 1.5 & 1\\end{pmatrix}" in text
+    assert "shear = torch.tensor([[1.0, 0.0], [1.5, 1.0]])" in notebook_cells()["demo-rotation"]
+    layer = LinearFlow(2).double()
+    layer.W.data = shear
+    assert linear_logdet(shear).abs().item() < 1e-12
+    g = torch.linspace(-4, 4, 161, dtype=f64)
+    grid = torch.cartesian_prod(g, g)
+    peaks = [FlowDistribution(flow, StandardNormal(2)).double().log_prob(grid).exp().max().item()
+             for flow in (layer, Rotation(1.1).double())]
+    assert peaks == pytest.approx([1 / (2 * math.pi)] * 2)
+    assert f"$1/(2\\pi) \\approx {peaks[0]:.3f}$" in text
+    # the shear changes the shape: its samples' covariance is S S^T, not I
+    x, _ = layer(torch.randn(100_000, 2, dtype=f64))
+    torch.testing.assert_close(torch.cov(x.T), shear @ shear.T, atol=0.05, rtol=0.05)
+    assert (shear @ shear.T - torch.eye(2, dtype=f64)).abs().max() > 1
+
+
+def test_a_narrow_gaussian_has_a_density_above_one():
+    text = notebook_cells()["theory-positive"]
+    log_peak = scalar_affine_log_prob(torch.tensor([[2.0]], dtype=f64), 0.1, 2.0).item()  # a = 0.1, at x = b
+    assert f"\\approx {math.exp(log_peak):.2f}$, and its log is\n$\\approx +{log_peak:.2f}$" in text
+
+
+def test_warped_grid_draws_the_image_of_the_grid_and_the_pushed_forward_density():
+    import matplotlib.pyplot as plt
+
+    from flowcourse.plots import warped_grid
+
+    warp = notebook_function("demo-warp", "warp")
+    fig = warped_grid(warp, bounds=(-2.0, 2.0), n_lines=5, base_log_prob=standard_normal_log_prob, resolution=21)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 * 5  # the lines z_1 = c and z_2 = c, c in 5 values
+    line = ax.lines[0].get_xydata()  # z_1 = -2, z_2 from -2 to 2
+    fine = torch.linspace(-2.0, 2.0, 21, dtype=f64)
+    torch.testing.assert_close(torch.from_numpy(line), warp(torch.stack([torch.full_like(fine, -2.0), fine], 1))[0])
+    shading = torch.from_numpy(ax.collections[0].get_array().data.reshape(-1))
+    z = torch.cartesian_prod(fine, fine)
+    torch.testing.assert_close(shading, (standard_normal_log_prob(z) - jacobian_logdet(warp, z)).exp())
+    plt.close(fig)

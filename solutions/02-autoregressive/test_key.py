@@ -397,5 +397,8 @@ def test_text_states_the_made_path_counts_of_the_heatmap_demo():
     paths = (masks[2] @ masks[1] @ masks[0]).long()
     assert torch.equal(paths.triu(), torch.zeros_like(paths))            # strictly lower triangular
     assert paths[0].sum() == 0                                          # output 1 reads nothing
+    hidden_degrees = [int(n) for n in masks[0].sum(dim=1)]              # a unit of degree m reads inputs 1..m
+    assert f"the hidden degrees are ${', '.join(map(str, hidden_degrees))}$" in notebook_markdown()
+    assert masks[0][:, 3].sum() == 0                                    # no hidden unit reads input 4
     last = [int(n) for n in paths[3, :3]]
     assert f"along {last[0]}, {last[1]} and {last[2]} paths" in notebook_markdown()

@@ -4,7 +4,9 @@ Truth used here: autograd Jacobians (``flowcheck``, ``batch_jacobian``), round t
 example 2 and practice problem 2, polygon areas (shoelace formula), and numerical integration of densities.
 """
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -317,3 +319,56 @@ def test_bad_input_is_named():
         RealNVP(1, n_layers=2)
     with pytest.raises(ValueError, match="does not broadcast"):
         coupling_forward(torch.randn(2, 3), torch.tensor([1.0, 0.0]), torch.zeros(3), torch.zeros(3))
+
+
+# ------------------------------------------------------------ numbers the lesson text states, recomputed
+
+NOTEBOOK = Path(__file__).with_name("03-realnvp.ipynb")
+
+
+def notebook_cells():
+    return {cell["id"]: "".join(cell["source"]) for cell in json.loads(NOTEBOOK.read_text())["cells"]}
+
+
+def test_the_banana_numbers_in_the_text():
+    """Section 6: x = (z_1, z_2 + z_1²) keeps the peak 1/(2π) and caps the log-likelihood, skewness 8/3^1.5."""
+    cells = notebook_cells()
+
+    class Square(nn.Module):
+        def forward(self, v):
+            return v.pow(2).flip(1)  # t = (v_2², v_1²); only t_2 = v_1² acts (mask (1, 0))
+
+    banana = FlowDistribution(AdditiveCoupling(torch.tensor([1.0, 0.0]), net=Square()), StandardNormal(2)).double()
+    g1, g2 = torch.linspace(-4, 4, 201, dtype=D64), torch.linspace(-3, 8, 276, dtype=D64)
+    with torch.no_grad():
+        peak = banana.log_prob(torch.cartesian_prod(g1, g2)).exp().max().item()
+        x2 = banana.sample(400_000, generator=torch.Generator().manual_seed(0))[:, 1]
+    assert peak == pytest.approx(1 / (2 * math.pi))
+    skew_exact = 8 / 3**1.5  # Var(z_2 + z_1²) = 3, third central moment of a χ²₁ = 8
+    skew = float(((x2 - x2.mean()) ** 3).mean() / x2.var() ** 1.5)
+    assert skew == pytest.approx(skew_exact, abs=0.05)
+    assert float(x2.mean()) == pytest.approx(1.0, abs=0.01)
+    for cell in ("theory-nice", "answer-volume-preserving"):
+        assert f"8/3^{{3/2}} \\approx {skew_exact:.2f}" in cells[cell]
+    assert f"1/(2\\pi) \\approx {peak:.3f}" in cells["theory-nice"]
+    assert f"\\log\\frac{{1}}{{2\\pi}} \\approx {math.log(peak):.3f}$ nats per point" in cells["theory-nice"]
+    assert f"$-\\log(2\\pi)/2 \\approx {math.log(peak) / 2:.2f}$" in cells["theory-training"]
+    assert f"(peak {peak:.3f})" in cells["demo-nice"]
+
+
+def test_a_scale_raises_the_peak_the_demo_states():
+    """The demo's affine coupling, same shift and log s = -1 on x_2: peak e/(2π)."""
+    mask = torch.tensor([1.0, 0.0], dtype=D64)
+    g1, g2 = torch.linspace(-4, 4, 201, dtype=D64), torch.linspace(-3, 8, 276, dtype=D64)
+    x = torch.cartesian_prod(g1, g2)
+    shift = torch.stack([torch.zeros_like(x[:, 0]), x[:, 0] ** 2], dim=1)
+    z, logdet = coupling_inverse(x, mask, torch.tensor(-1.0, dtype=D64), shift)
+    peak = (StandardNormal(2).double().log_prob(z) + logdet).exp().max().item()
+    assert peak == pytest.approx(math.e / (2 * math.pi), rel=1e-3)
+    assert f"peak {peak:.3f}" in notebook_cells()["demo-nice"]
+
+
+def test_float32_overflow_threshold_in_the_text():
+    assert math.log(torch.finfo(torch.float32).max) < 89 < math.log(torch.finfo(torch.float64).max)
+    assert math.isinf(torch.exp(torch.tensor(89.0, dtype=torch.float32)).item())
+    assert "In float32, $e^{89}$ is already `inf`" in notebook_cells()["theory-clamp"]

@@ -359,3 +359,92 @@ def test_lesson_04_numeric_answers():
     actnorm = level.layers[1].layers[2]
     assert isinstance(actnorm, ActNorm)
     assert actnorm.channels * (size // 2) ** 2 == quiz.quiz_04_level_dims == 16
+
+
+# ------------------------------------------------------------ every number the notebook's text states, computed
+
+NOTEBOOK = __import__("pathlib").Path(__file__).with_name("04-glow.ipynb")
+
+
+def notebook_markdown() -> str:
+    """The notebook's markdown cells, whitespace collapsed (line breaks do not split a stated number)."""
+    import json
+
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return " ".join(" ".join("".join(c["source"]).split()) for c in cells if c["cell_type"] == "markdown")
+
+
+def test_float32_slogdet_error_figures_are_the_ones_stated():
+    """The float32 error of slogdet per 32x32 image (C = 256, 20 random W), as the demo measures it (one thread)."""
+    from flowcourse.glow_lu import slogdet_float32_error
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the notebook runs on one thread; LAPACK's rounding depends on the thread count
+    try:
+        errors = 32 * 32 * slogdet_float32_error(256, [1.0, 1e6], draws=20, seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    well, ill = errors[0], errors[1]
+    text = notebook_markdown()
+    assert f"about {well.median():.3f} nats per image" in text
+    assert f"median of {ill.median():.0f} nats per image over the 20 matrices" in text
+    assert ill.min() < 1 and f"from under 1 to {ill.max():.0f} nats" in text
+    # the written question's model answer quotes the same measurement
+    assert f"about {well.median():.3f} nats for a well-conditioned $W$, a median of {ill.median():.0f} nats and up " \
+           f"to {ill.max():.0f} at condition number $10^6$" in text
+    # the LU sum is exact: a float64 slogdet of P L U against Σ log|s_i| agrees to rounding
+    layer = randomize(LUInvertible1x1Conv(8), 0.5).double()
+    with torch.no_grad():
+        assert abs(float(torch.linalg.slogdet(layer.weight()).logabsdet - layer.log_abs_s.sum())) < 1e-10
+
+
+def test_stated_baselines_and_units_are_computed():
+    """The table of baselines, the uniform 4.09 and practice problem 4's ±228.5, recomputed."""
+    import math
+
+    from flowcourse.data import categorical_baseline_bpd, gaussian_baseline_bpd
+
+    text = notebook_markdown()
+    rows = {
+        "no model (uniform)": math.log2(17),
+        "independent per-pixel categoricals (add-one smoothing)": categorical_baseline_bpd(),
+        "one full-covariance Gaussian on the dequantised pixels $y$": gaussian_baseline_bpd(),
+        "one full-covariance Gaussian after the logit transform, $\\alpha = 0.05$":
+            gaussian_baseline_bpd(logit_alpha=0.05),
+        "one full-covariance Gaussian after the logit transform, $\\alpha = 0.01$ (our flow's preprocessing)":
+            gaussian_baseline_bpd(logit_alpha=0.01),
+    }
+    for name, bpd in rows.items():
+        assert f"| {name} | {bpd:.2f} |" in text, name
+    assert f"$\\log_2 17 \\approx {math.log2(17):.2f}$" in text
+    practice = 32 * 32 * math.log(2.0 * 0.5 * 0.8)
+    assert f"\\approx {practice:.1f}$" in text and f"${-practice:+.1f}$" in text
+
+
+def test_nats_per_image_question_names_the_discrete_quantity():
+    """Q3: 2.18 bits/dim is −log P(x) ≈ −log p(y) + 64 log 17 nats per image, not the flow's −log p(y)."""
+    import math
+
+    from flowcourse_lessons.lesson_04 import key as quiz
+
+    from flowcourse.data import bits_per_dim
+
+    minus_log_p_y = quiz.quiz_04_nats_per_image - 64 * math.log(17)  # what the flow's log_prob gives, negated
+    assert minus_log_p_y == pytest.approx(-84.618, abs=1e-3)
+    assert quiz.quiz_04_nats_per_image == pytest.approx(96.708, abs=1e-3)
+    assert float(bits_per_dim(torch.tensor([-minus_log_p_y], dtype=D64))) == pytest.approx(2.18, abs=1e-12)
+    text = notebook_markdown()
+    assert "negative log-likelihood of a **discrete** digit, $-\\log P(x)$" in text
+    assert "$-\\log p(y) + 64\\log 17$" in text
+
+
+def test_multiscale_counts_stated_for_the_two_level_flow():
+    """Section 6: level 1's steps act on 64 coordinates and factor out 32; level 2's act on the other 32."""
+    flow = Glow((1, 8, 8), levels=2, steps=1, hidden=4)
+    split = flow.layers[1]
+    level_1 = 4 * 4 * 4  # squeezed 1x8x8
+    factored = split.split_sizes[0] * 4 * 4
+    level_2 = split.split_sizes[1] * 4 * 4
+    text = notebook_markdown()
+    assert f"level 1's steps act on all {level_1} coordinates and factor out {factored} of them; level 2's steps " \
+           f"act on the other {level_2}" in text

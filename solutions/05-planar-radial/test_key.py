@@ -1,6 +1,6 @@
 """Planar and radial flows (lesson 05) against independent truth.
 
-Truth used here: the seeds' worked example 3 (0.5802 with raw u, 0.2202 with û, and its Jacobian by hand),
+Truth used here: worked example 3 of the lesson notes (0.5802 with raw u, 0.2202 with û, and its Jacobian by hand),
 autograd Jacobians + slogdet, determinants of the explicitly formed Jacobian, the closed form
 m(a) = -1 + log(1 + e^a) evaluated with numpy, and round trips. Parameters are random and far from any
 initialisation, in float64.
@@ -55,13 +55,13 @@ def randomize(layer: torch.nn.Module, scale: float = 2.0) -> torch.nn.Module:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# worked example 3 of the seeds
+# worked example 3 of the lesson notes
 # ---------------------------------------------------------------------------------------------------------
 EX_Z, EX_U, EX_W = [[0.5, -0.5]], [1.0, 0.0], [1.0, 2.0]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, F64])
-def test_worked_example_log_dets_from_the_seeds(dtype):
+def test_worked_example_log_dets_from_the_lesson_notes(dtype):
     z, u, w = (torch.tensor(v, dtype=dtype) for v in (EX_Z, EX_U, EX_W))
     assert planar_logdet(z, u, w, 0.0).item() == pytest.approx(0.5802, abs=1e-4)
     assert planar_logdet(z, planar_u_hat(u, w), w, 0.0).item() == pytest.approx(0.2202, abs=1e-4)
@@ -74,10 +74,10 @@ def test_worked_example_log_dets_from_the_seeds(dtype):
 
 
 def test_worked_example_jacobian_by_hand():
-    """The seeds' J = [[1 + 0.7864, 1.5728], [0, 1]] at z = (0.5, -0.5)."""
+    """The worked example's J = [[1 + 0.7864, 1.5729], [0, 1]] at z = (0.5, -0.5)."""
     z, u, w = (torch.tensor(v, dtype=F64) for v in (EX_Z, EX_U, EX_W))
     J = batch_jacobian(lambda v: planar_forward(v, u, w, 0.0), z)[0]
-    torch.testing.assert_close(J, torch.tensor([[1.7864, 1.5728], [0.0, 1.0]], dtype=F64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(J, torch.tensor([[1.7864, 1.5729], [0.0, 1.0]], dtype=F64), atol=1e-4, rtol=0)
     x, _ = planar_forward(z, u, w, 0.0)
     torch.testing.assert_close(x, torch.tensor([[0.5 + math.tanh(-0.5), -0.5]], dtype=F64))
 
@@ -359,8 +359,8 @@ def test_bad_input_is_named(call, error, words):
         call()
 
 
-def test_lesson_05_worked_values_in_the_key_match_the_seeds():
-    """quiz.worked_05_*: the seeds' 0.580 (raw u) and 0.2202 (û), from closed forms, not from the code."""
+def test_lesson_05_worked_values_in_the_key_match_the_lesson_notes():
+    """quiz.worked_05_*: the lesson notes' 0.580 (raw u) and 0.2202 (û), from closed forms, not from the code."""
     from flowcourse_lessons.lesson_05 import key as quiz
 
     sech2 = 1.0 / math.cosh(0.5) ** 2
@@ -369,3 +369,100 @@ def test_lesson_05_worked_values_in_the_key_match_the_seeds():
     assert quiz.worked_05_logdet_raw_u == pytest.approx(0.580, abs=5e-4)
     assert quiz.worked_05_logdet_u_hat == pytest.approx(math.log(1.0 + sech2 * m1), abs=1e-6)
     assert quiz.worked_05_logdet_u_hat == pytest.approx(0.2202, abs=5e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the numbers the notebook's text states: computed here, then found in its markdown
+# ---------------------------------------------------------------------------------------------------------
+def notebook_markdown() -> str:
+    """All markdown of the lesson notebook, as one string."""
+    import json
+    from pathlib import Path
+
+    notebook = json.loads((Path(__file__).parent / "05-planar-radial.ipynb").read_text())
+    return "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+
+
+def test_text_states_the_worked_example_by_hand():
+    """Section 2's hand computation: cosh, h', the Jacobian's entries, the determinant and the log-det."""
+    text = notebook_markdown()
+    z, u, w = torch.tensor(EX_Z, dtype=F64), torch.tensor(EX_U, dtype=F64), torch.tensor(EX_W, dtype=F64)
+    b = torch.tensor(0.0, dtype=F64)
+    a = float(z[0] @ w + b)
+    dh = 1 - math.tanh(a) ** 2
+    J = batch_jacobian(lambda v: planar_forward(v, u, w, b)[0], z)[0]
+    assert f"1/{math.cosh(0.5):.4f}^2 \\approx {dh:.4f}" in text
+    assert f"\\begin{{pmatrix}} {float(J[0, 0]):.4f} & {float(J[0, 1]):.4f} \\\\ 0 & 1\\end{{pmatrix}}" in text
+    assert f"$\\det J = {float(torch.linalg.det(J)):.4f}$" in text
+    assert f"\\log|\\det J| \\approx {float(planar_logdet(z, u, w, b)):.3f}$" in text
+
+
+def test_text_states_the_u_hat_values_of_the_worked_example():
+    text = notebook_markdown()
+    z, u, w = torch.tensor(EX_Z, dtype=F64), torch.tensor(EX_U, dtype=F64), torch.tensor(EX_W, dtype=F64)
+    b = torch.tensor(0.0, dtype=F64)
+    u_hat = planar_u_hat(u, w)
+    wu_hat = float(w @ u_hat)
+    dh = 1 - math.tanh(-0.5) ** 2
+    logdet = float(planar_logdet(z, u_hat, w, b))
+    assert f"\\log|\\det J| \\approx {logdet:.4f}$" in text
+    assert f"You should find ${logdet:.4f}$" in text
+    assert f"m(1) = -1 + \\log(1 + e) \\approx {wu_hat:.4f}$" in text
+    assert f"$1 + {dh:.4f}\\cdot {wu_hat:.4f} \\approx {1 + dh * wu_hat:.4f}$" in text
+
+
+def test_text_states_where_exp_overflows_and_the_cost_of_a_lost_mode():
+    text = notebook_markdown()
+    float32_limit = math.log(torch.finfo(torch.float32).max)
+    float64_limit = math.log(torch.finfo(torch.float64).max)
+    assert torch.isinf(torch.exp(torch.tensor(float32_limit + 0.05, dtype=torch.float32)))
+    assert f"$s > {float32_limit:.1f}$ in float32 ($s > {math.floor(float64_limit)}$ in float64)" in text
+    assert f"$\\log 2 \\approx {math.log(2):.2f}$ nats" in text
+
+
+def demo_fit_definitions() -> dict:
+    """PlanarStack and annealed, as the notebook's demo cell defines them (definitions only, nothing run)."""
+    import ast
+    import json
+    from pathlib import Path
+
+    import torch.nn.functional as F  # noqa: N812
+    from torch import nn
+
+    notebook = json.loads((Path(__file__).parent / "05-planar-radial.ipynb").read_text())
+    cell = next(c for c in notebook["cells"] if c.get("id") == "demo-fit")
+    tree = ast.parse("".join(cell["source"]))
+    tree.body = [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
+    namespace = {"math": math, "torch": torch, "nn": nn, "F": F}
+    exec(compile(tree, "<demo-fit cell>", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("K", [2, 8, 32])
+def test_text_states_the_longer_reverse_kl_runs(K):
+    """The text's KL after 2000 annealed steps on U1, recomputed with the demo's own code (a few seconds each)."""
+    import re
+
+    from flowcourse.base import FlowDistribution, StandardNormal
+    from flowcourse.data import energy_normaliser, log_target
+    from flowcourse.training import fit_reverse_kl
+
+    stated = re.search(r"reaches KL ≈ ([\d.]+) / ([\d.]+) / ([\d.]+) nats on \$U_1\$ for\s+\$K = 2, 8, 32\$",
+                       notebook_markdown())
+    assert stated, "the text no longer states the longer runs' KL for K = 2, 8, 32"
+    defs = demo_fit_definitions()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # as in the notebook
+    try:
+        torch.manual_seed(K)
+        log_p, log_Z = log_target("U1"), energy_normaliser("U1")
+        dist = FlowDistribution(defs["PlanarStack"](K), StandardNormal(2))
+        fit_reverse_kl(dist, defs["annealed"](log_p, 1000), steps=2000, batch_size=256, lr=0.01, seed=K,
+                       progress=False)
+        with torch.no_grad():
+            x, log_q = dist.sample_and_log_prob(20_000, generator=torch.Generator().manual_seed(1))
+        kl = float((log_q - log_p(x)).mean()) + log_Z
+    finally:
+        torch.set_default_dtype(previous)
+    value = float(stated.group([2, 8, 32].index(K) + 1))
+    assert kl == pytest.approx(value, rel=0.05), f"K = {K}: measured KL {kl:.4f}, the text states {value}"

@@ -287,8 +287,8 @@ CHECKS = [
         cases=REFLECT_CASES,
         mistakes=[
             Mistake("v not normalised",
-                    "H = I − 2vvᵀ/‖v‖²: the lesson notes' z − 2vvᵀz assumes vᵀv = 1, which a free vector v does not satisfy — "
-                    "divide by ‖v‖² (or use v/‖v‖)",
+                    "H = I − 2vvᵀ/‖v‖²: the lesson notes' z − 2vvᵀz assumes vᵀv = 1, which a free vector v does not "
+                    "satisfy — divide by ‖v‖² (or use v/‖v‖)",
                     lambda ref, kw: _reflect_scaled(ref, kw, lambda norm: norm**2)),
             Mistake("divided by ‖v‖ instead of ‖v‖²",
                     "v vᵀ contains v twice, so normalise by ‖v‖² (equivalently, use the unit vector v/‖v‖ twice)",

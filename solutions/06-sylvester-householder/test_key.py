@@ -1,7 +1,7 @@
 """Sylvester and Householder flows (lesson 06) against independent truth.
 
 Truth used here: Sylvester's determinant identity checked with plain ``torch.linalg.det``, the explicitly
-formed d x d Jacobian, autograd Jacobians + slogdet, orthogonality of Q and H checked directly, the seeds'
+formed d x d Jacobian, autograd Jacobians + slogdet, orthogonality of Q and H checked directly, the lesson notes'
 worked example 3 (a Sylvester layer with one neuron is planar) and round trips. Every layer is checked at
 random parameters far from its initialisation (pyro's Sylvester log-det was off by up to 2.2 nats there,
 and its test, run only near the identity, could not see it).
@@ -82,7 +82,7 @@ def test_sylvester_logdet_matches_full_jacobian_and_autograd(activation, slope, 
     assert ld.abs().max() > 0.1
 
 
-def test_one_neuron_sylvester_is_the_seeds_planar_example():
+def test_one_neuron_sylvester_is_lesson_05s_planar_example():
     z = torch.tensor([[0.5, -0.5]], dtype=F64)
     A, B = torch.tensor([[1.0], [0.0]], dtype=F64), torch.tensor([[1.0], [2.0]], dtype=F64)
     assert sylvester_logdet(z, A, B, torch.zeros(1, dtype=F64)).item() == pytest.approx(0.5802, abs=1e-4)
@@ -331,3 +331,58 @@ def test_setup_h_and_dh_is_lesson_05s_planar_activation(activation, slope):
     got = notebook_setup_functions()["h_and_dh"](a, activation, slope)
     for mine, key in zip(got, planar_activation(a, activation, slope), strict=True):
         torch.testing.assert_close(mine, key)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the numbers the notebook's text states: computed here, then found in its markdown
+# ---------------------------------------------------------------------------------------------------------
+def notebook_markdown() -> str:
+    """All markdown of the lesson notebook, as one string."""
+    notebook = json.loads((Path(__file__).parent / "06-sylvester-householder.ipynb").read_text())
+    return "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+
+
+def test_text_states_the_orders_of_magnitude_of_the_determinant_costs():
+    text = notebook_markdown()
+    assert f"about $10^{round(math.log10((784 / 16) ** 3))}$ per sample" in text   # d = 784, m = 16
+    assert f"$O(d^3)$, about $10^{round(math.log10(1000 ** 3))}$ operations" in text  # d = 1000
+    assert f"$O(m^3)$, about $10^{round(math.log10(10 ** 3))}$ operations" in text    # m = 10
+
+
+def test_text_states_the_steps_of_the_iterative_orthogonalisation():
+    """The demo's free 6 x 3 matrix (seed 0), divided by its norm: steps until ‖QᵀQ - I‖ <= 1e-12."""
+    free = torch.randn(6, 3, generator=torch.Generator().manual_seed(0), dtype=F64)
+    Q, eye = free / torch.linalg.matrix_norm(free), torch.eye(3, dtype=F64)
+    steps = 0
+    while torch.linalg.matrix_norm(Q.T @ Q - eye) > 1e-12:
+        Q = Q @ (eye + 0.5 * (eye - Q.T @ Q))
+        steps += 1
+    U, _, Vh = torch.linalg.svd(free, full_matrices=False)
+    torch.testing.assert_close(Q, U @ Vh, atol=1e-12, rtol=0)  # the limit is the polar factor
+    assert f"orthonormal to $10^{{-12}}$ after {steps} steps" in notebook_markdown()
+
+
+def test_text_states_the_row_column_mix_up_errors_of_the_demo():
+    """The demo's mixed-up layer (column-vector matrices in row-vector code) against autograd, seeded as there."""
+    def mixed_up_forward(z, Q, R, R_tilde, b):
+        a = z @ (R_tilde @ Q.T) + b
+        dh = 1 / torch.cosh(a) ** 2
+        x = z + torch.tanh(a) @ (Q @ R)
+        return x, torch.log(torch.abs(1 + dh * torch.diagonal(R_tilde) * torch.diagonal(R))).sum(dim=1)
+
+    generator = torch.Generator().manual_seed(1)
+    d = 4
+    Q = householder_product(torch.randn(d, d, generator=generator, dtype=F64))
+    z = torch.randn(16, d, generator=generator, dtype=F64)
+    errors = {}
+    for scale in [0.01, 0.03, 0.1, 0.3, 1.0, 2.0]:
+        R = torch.triu(scale * torch.randn(d, d, generator=generator, dtype=F64))
+        R_tilde = torch.triu(scale * torch.randn(d, d, generator=generator, dtype=F64))
+        b = scale * torch.randn(d, generator=generator, dtype=F64)
+        f = lambda v: mixed_up_forward(v, Q, R, R_tilde, b)  # noqa: B023, E731
+        errors[scale] = float((f(z)[1] - jacobian_logdet(f, z)).abs().max())
+        g = lambda v: qr_sylvester_forward(v, Q, R, R_tilde, b)  # noqa: B023, E731
+        assert float((g(z)[1] - jacobian_logdet(g, z)).abs().max()) < 1e-12
+    mantissa, exponent = f"{errors[0.01]:.0e}".split("e")
+    assert (f"the largest error is ${mantissa}\\cdot 10^{{{int(exponent)}}}$ nats at scale 0.01,\n"
+            f"{errors[1.0]:.1f} nats at scale 1 and {errors[2.0]:.1f} nats at scale 2") in notebook_markdown()

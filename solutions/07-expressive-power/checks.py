@@ -572,7 +572,7 @@ CHECKS = [
                             lambda ref, kw: "C")]),
     Check("quiz_07_tv_definition",
           mistakes=[Mistake("total variance",
-                            "the seeds' 'total variance distance' is a slip: T_ε uses the total VARIATION "
+                            "Kong & Chaudhuri's 'total variance distance' is a slip: T_ε uses the total VARIATION "
                             "distance ½∫|p - q|, the largest difference in probability of any event",
                             lambda ref, kw: "C"),
                     Mistake("squared distance",

@@ -2,7 +2,6 @@ r"""The layers of lessons 05 and 06 that lesson 07's demos use, released with th
 
 ``from sylvester_layers import SylvesterStack`` in the notebook's folder gives
 
-* :func:`householder_reflect`, the reflection :math:`z \mapsto z - 2\hat v\hat v^\top z` (lesson 06);
 * :func:`sylvester_forward`, the layer :math:`x = z + A\,h(B^\top z + b)` with its log-det by Sylvester's
   identity (lesson 06);
 * :class:`SylvesterStack`, a stack of such layers, random and contractive, with a fixed-point inverse;
@@ -28,7 +27,7 @@ from torch import Tensor, nn
 
 from flowcourse.base import Flow, StandardNormal, check_batch
 
-__all__ = ["ACTIVATIONS", "nonlinearity", "householder_reflect", "sylvester_forward", "SylvesterStack", "Planar"]
+__all__ = ["ACTIVATIONS", "nonlinearity", "sylvester_forward", "SylvesterStack", "Planar"]
 
 ACTIVATIONS = ("tanh", "relu", "leaky_relu")
 NEGATIVE_SLOPE = 0.01  # leaky ReLU's slope for negative arguments
@@ -44,17 +43,6 @@ def nonlinearity(a: Tensor, name: str = "tanh") -> tuple[Tensor, Tensor]:
         positive = a > 0
         return torch.where(positive, a, low * a), torch.where(positive, torch.ones_like(a), torch.full_like(a, low))
     raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
-
-
-def householder_reflect(z: Tensor, v: Tensor) -> Tensor:
-    r"""Reflect each row of ``z`` ``(batch, d)`` across the hyperplane orthogonal to ``v`` ``(d,)``:
-    :math:`z - 2\hat v\hat v^\top z`, :math:`\hat v = v/\lVert v\rVert`. Orthogonal, so its log-det is 0."""
-    check_batch(z, (v.shape[0],))
-    norm = torch.linalg.vector_norm(v)
-    if float(norm) == 0.0:
-        raise ValueError("v must be non-zero: a reflection needs a direction")
-    v_unit = v / norm
-    return z - 2.0 * (z @ v_unit).unsqueeze(1) * v_unit
 
 
 def sylvester_forward(

@@ -21,7 +21,7 @@ __all__ = ["two_gaussians_1d", "quantile_function", "depth_experiment"]
 
 
 def two_gaussians_1d(dtype: torch.dtype = torch.float64) -> MixtureSameFamily:
-    r"""The paper's 1-D target :math:`p = \tfrac12\mathcal N(-2, 0.5^2) + \tfrac12\mathcal N(2, 0.5^2)`.
+    r"""The lesson's two-peaked 1-D target :math:`p = \tfrac12\mathcal N(-2, 0.5^2) + \tfrac12\mathcal N(2, 0.5^2)`.
 
     A ``torch.distributions`` object: ``log_prob`` and ``cdf`` take a tensor of shape ``(n,)``.
 

@@ -8,13 +8,14 @@ $\sigma_{\max}/\sigma_{\min}$.
 
 Reference: Kingma & Dhariwal (2018), *Glow: Generative Flow with Invertible 1x1 Convolutions*, section 3.2.
 
->>> err = slogdet_float32_error(16, condition=1.0, draws=2, seed=0)
->>> err.shape, bool((err < 1e-4).all())
-(torch.Size([2]), True)
+>>> err = slogdet_float32_error(16, [1.0, 100.0], draws=2, seed=0)
+>>> err.shape, bool((err[0] < 1e-4).all())
+(torch.Size([2, 2]), True)
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -58,25 +59,27 @@ def random_rotation(channels: int, generator: torch.Generator) -> Tensor:
     return q * torch.sign(torch.diagonal(r))
 
 
-def slogdet_float32_error(channels: int, condition: float, draws: int = 20, seed: int = 0) -> Tensor:
+def slogdet_float32_error(channels: int, conditions: Sequence[float], draws: int = 20, seed: int = 0) -> Tensor:
     r"""Per-pixel error, in nats, of ``slogdet`` computed in float32, for ``draws`` random matrices.
 
-    Each matrix is $W = Q_1\,\mathrm{diag}(\sigma)\,Q_2$ with $\sigma$ log-spaced from
-    $\text{condition}^{-1/2}$ to $\text{condition}^{1/2}$ (so $\log|\det W| = 0$), rounded to float32 as a
-    float32 model would store it. The error is $|\,\text{slogdet}_{32}(W) - \text{slogdet}_{64}(W)\,|$ on
-    that same float32 matrix: the error of the computation, not of the rounding of $W$. Multiply it by
-    $h\cdot w$ for a $1\times1$ convolution on an $h\times w$ image. Returns a float64 tensor of shape
-    ``(draws,)``.
+    Draw ``draws`` pairs of random rotations $Q_1, Q_2$; for each condition number $\kappa$ in ``conditions``
+    take $W = Q_1\,\mathrm{diag}(\sigma)\,Q_2$ with $\sigma$ log-spaced from $\kappa^{-1/2}$ to $\kappa^{1/2}$
+    (so $\log|\det W| = 0$), rounded to float32 as a float32 model would store it. The error is
+    $|\,\text{slogdet}_{32}(W) - \text{slogdet}_{64}(W)\,|$ on that same float32 matrix: the error of the
+    computation, not of the rounding of $W$. Multiply it by $h\cdot w$ for a $1\times1$ convolution on an
+    $h\times w$ image. Returns a float64 tensor of shape ``(len(conditions), draws)``.
     """
-    if condition < 1:
-        raise ValueError(f"a condition number is at least 1, got {condition}")
+    if any(k < 1 for k in conditions):
+        raise ValueError(f"a condition number is at least 1, got {list(conditions)}")
     gen = torch.Generator().manual_seed(seed)
-    half = 0.5 * torch.log10(torch.tensor(float(condition), dtype=torch.float64))
-    sigma = torch.logspace(-half.item(), half.item(), channels, dtype=torch.float64)
-    errors = []
-    for _ in range(draws):
-        W = (random_rotation(channels, gen) @ torch.diag(sigma) @ random_rotation(channels, gen)).float()
-        in_float32 = torch.linalg.slogdet(W).logabsdet.double()
-        in_float64 = torch.linalg.slogdet(W.double()).logabsdet
-        errors.append((in_float32 - in_float64).abs())
-    return torch.stack(errors)
+    rotations = [(random_rotation(channels, gen), random_rotation(channels, gen)) for _ in range(draws)]
+    errors = torch.empty(len(conditions), draws, dtype=torch.float64)
+    for i, kappa in enumerate(conditions):
+        half = 0.5 * math.log10(kappa)
+        sigma = torch.logspace(-half, half, channels, dtype=torch.float64)
+        for j, (q1, q2) in enumerate(rotations):
+            W = (q1 @ torch.diag(sigma) @ q2).float()
+            in_float32 = torch.linalg.slogdet(W).logabsdet.double()
+            in_float64 = torch.linalg.slogdet(W.double()).logabsdet
+            errors[i, j] = (in_float32 - in_float64).abs()
+    return errors

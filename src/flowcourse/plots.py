@@ -254,11 +254,16 @@ def mask_heatmaps(
         axes = list(axes[0])
     elif len(axes) != len(matrices):
         raise ValueError(f"axes must have one entry per mask ({len(matrices)}), got {len(axes)}")
-    vmax = max(1.0, max(float(m.max()) for m in matrices))
     for i, (ax, m) in enumerate(zip(axes, matrices, strict=True)):
         rows, cols = m.shape
-        ax.imshow(m, cmap="Blues", vmin=0.0, vmax=vmax, aspect="equal",
+        vmax = max(1.0, float(m.max()))  # each panel its own scale: a 0/1 mask stays visible next to counts
+        ax.imshow(m, cmap="Blues", vmin=0.0, vmax=1.25 * vmax, aspect="equal",
                   extent=(0.5, cols + 0.5, rows + 0.5, 0.5), interpolation="nearest")
+        if vmax > 1:  # counts, not a 0/1 mask: write each non-zero count in its cell
+            for (r, c), value in np.ndenumerate(m):
+                if value:
+                    ax.text(c + 1, r + 1, f"{value:g}", ha="center", va="center", fontsize="x-small",
+                            color="white" if value > 0.6 * vmax else "black")
         ax.set_xticks(np.arange(1.5, cols, 1.0), minor=True)
         ax.set_yticks(np.arange(1.5, rows, 1.0), minor=True)
         ax.grid(which="minor", color="0.8", linewidth=0.5)

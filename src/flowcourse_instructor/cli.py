@@ -46,8 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``flowcourse``; returns the exit status."""
+    """Entry point of ``flowcourse``; returns the exit status (2: a step is missing, and the message says which)."""
+    from flowcourse_instructor.grading.pipeline import OrderError
+
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except OrderError as error:
+        print(f"flowcourse {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
     if args.command == "check":
         from flowcourse.studentcheck import check_notebook

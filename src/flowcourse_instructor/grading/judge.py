@@ -20,7 +20,9 @@ right values in the wrong shape, swapped tuple elements, NaN/inf).
 
 from __future__ import annotations
 
+import contextlib
 import html
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -138,17 +140,21 @@ def _element_name(i: int, names: Sequence[str]) -> str:
 
 
 def compare(got: Any, expected: Any, atol: float, rtol: float, where: str = "the output",
-            names: Sequence[str] = ()) -> Mismatch | None:
-    """``None`` when ``got`` matches ``expected``, else the first :class:`Mismatch` found."""
+            names: Sequence[str] = (), dtype: bool = False) -> Mismatch | None:
+    """``None`` when ``got`` matches ``expected``, else the first :class:`Mismatch` found.
+
+    ``dtype``: floating tensors must also have the expected dtype (a float32 answer to float64 inputs otherwise
+    passes within the tolerances).
+    """
     if isinstance(expected, Tensor):
-        return _compare_tensor(got, expected, atol, rtol, where)
+        return _compare_tensor(got, expected, atol, rtol, where, dtype)
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)):
             return Mismatch(where, f"expected a tuple of {len(expected)} values, got {describe(got)}", got, expected)
         if len(got) != len(expected):
             return Mismatch(where, f"expected a tuple of {len(expected)} values, got {len(got)}", got, expected)
         for i, (g, e) in enumerate(zip(got, expected, strict=True)):
-            found = compare(g, e, atol, rtol, _element_name(i, names))
+            found = compare(g, e, atol, rtol, _element_name(i, names), dtype=dtype)
             if found is not None:
                 return found
         return None
@@ -172,7 +178,8 @@ def compare(got: Any, expected: Any, atol: float, rtol: float, where: str = "the
     return Mismatch(where, f"got {describe(got)}, expected {describe(expected)}", got, expected)
 
 
-def _compare_tensor(got: Any, expected: Tensor, atol: float, rtol: float, where: str) -> Mismatch | None:
+def _compare_tensor(got: Any, expected: Tensor, atol: float, rtol: float, where: str,
+                    dtype: bool = False) -> Mismatch | None:
     g = _as_tensor(got)
     if g is None:
         return Mismatch(where, f"expected a tensor of shape {tuple(expected.shape)}, got {describe(got)}", got,
@@ -181,6 +188,9 @@ def _compare_tensor(got: Any, expected: Tensor, atol: float, rtol: float, where:
         g = g.reshape(())
     if tuple(g.shape) != tuple(expected.shape):
         return Mismatch(where, f"shape {tuple(g.shape)}, expected {tuple(expected.shape)}", g, expected)
+    if dtype and expected.is_floating_point() and g.is_floating_point() and g.dtype != expected.dtype:
+        return Mismatch(where, f"dtype {str(g.dtype).removeprefix('torch.')}, expected "
+                               f"{str(expected.dtype).removeprefix('torch.')}", g, expected)
     if not expected.is_floating_point() and not expected.is_complex():
         bad = g != expected
     else:
@@ -257,6 +267,8 @@ def diagnose(got: Any, expected: Any, mismatch: Mismatch, atol: float, rtol: flo
         return f"return a tuple of {len(expected)} values, e.g. (x, logdet)"
     g, e = _as_tensor(mismatch.got), _as_tensor(mismatch.expected)
     if g is not None and e is not None:
+        if g.is_floating_point() and e.is_floating_point() and g.dtype != e.dtype and g.shape == e.shape:
+            return WRONG_DTYPE
         return _generic_tensor(g, e, atol, rtol)
     return ""
 
@@ -274,6 +286,12 @@ def _expected(spec: Check, reference: Any, inputs: dict[str, Any]) -> Any:
 def _build_inputs(make: Callable[[], Any]) -> dict[str, Any]:
     torch.manual_seed(0)  # the kernel seeds the same way before building inputs
     return dict(make())
+
+
+IN_PLACE = ("in-place edit of an input: `z.mul_(…)`, `z += …` or `z[...] = …` change the caller's tensor (and "
+            "break autograd on tensors that need gradients); compute a new tensor instead (`z * s`, `torch.where`)")
+WRONG_DTYPE = ("the dtype must follow the input's (float32 in, float32 out): a tensor made with the default "
+               "dtype (`torch.zeros(n)`, `torch.tensor(…)`) changed it; use `z.new_zeros(…)` or `dtype=z.dtype`")
 
 
 def judge_check(spec: Check, records: list[dict[str, Any]] | None, *, key: KeyRef | None = None,
@@ -307,7 +325,14 @@ def judge_check(spec: Check, records: list[dict[str, Any]] | None, *, key: KeyRe
                                            "(an infinite loop, or far too much work?)"))
             continue
         if status != "ok":
-            result.cases.append(CaseResult(label, False, shown, f"your code raised {record.get('error', '?')}"))
+            error = record.get("error", "?")
+            hint = IN_PLACE if "in-place operation" in error else ""
+            result.cases.append(CaseResult(label, False, shown, f"your code raised {error}", hint))
+            continue
+        if record.get("mutated"):
+            names = ", ".join(f"`{n}`" for n in record["mutated"])
+            result.cases.append(CaseResult(label, False, shown, f"your code changed its input {names} in place",
+                                           IN_PLACE))
             continue
         try:
             got = decode(record.get("output"))
@@ -315,15 +340,104 @@ def judge_check(spec: Check, records: list[dict[str, Any]] | None, *, key: KeyRe
             result.cases.append(CaseResult(label, False, shown, f"unreadable output ({exc})"))
             continue
         expected = _expected(spec, reference, inputs)
-        mismatch = compare(got, expected, spec.atol, spec.rtol, names=spec.outputs)
+        mismatch = compare(got, expected, spec.atol, spec.rtol, names=spec.outputs, dtype=spec.same_dtype)
         if mismatch is None:
             result.cases.append(CaseResult(label, True, shown))
             continue
+        helper_calls = _checked_calls(key, record.get("calls") or {})
+        wrong_helpers = sorted({name for name, _, ok in helper_calls if not ok})
+        names = " and ".join(f"`{h}`" for h in wrong_helpers)
+        if wrong_helpers and _explained(got, expected, helper_calls, spec):  # a mistake is charged once
+            result.cases.append(CaseResult(label, True, shown, hint=(
+                f"your `{spec.name}` is right; what is wrong here comes from your {names} (traced in the checks "
+                "above): a mistake costs points once, in the function that makes it")))
+            continue
         hint = _named_mistake(spec, key, make, got) or diagnose(got, expected, mismatch, spec.atol, spec.rtol)
+        if wrong_helpers:
+            hint = (f"your `{spec.name}` calls your {names}, which is wrong on these inputs: fix it first (see its "
+                    "own check); this function is wrong on top of that" + (f" — {hint}" if hint else ""))
         problem = f"{mismatch.where}: {mismatch.problem}" if mismatch.where != "the output" or not spec.is_value \
             else mismatch.problem
         result.cases.append(CaseResult(label, False, shown, problem, hint))
     return result
+
+
+def _decoded_calls(calls: list[dict[str, Any]]) -> list[tuple[list[Any], dict[str, Any], Any, str]]:
+    """Recorded helper calls as ``(args, kwargs, output, token)``; calls with an input that could not be
+    encoded (a function, a layer) are left out: they can be neither checked nor replayed."""
+    out = []
+    for call in calls:
+        with contextlib.suppress(EvidenceError, KeyError, TypeError):
+            args, kwargs = decode(call["args"]), decode(call["kwargs"])
+            if not _has_opaque([args, kwargs]):
+                out.append((args, kwargs, decode(call["output"]),
+                            json.dumps([call["args"], call["kwargs"]], sort_keys=True)))
+    return out
+
+
+def _has_opaque(value: Any) -> bool:
+    if isinstance(value, Opaque):
+        return True
+    if isinstance(value, dict):
+        return any(_has_opaque(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_opaque(v) for v in value)
+    return False
+
+
+def _checked_calls(key: KeyRef, calls: dict[str, list[dict[str, Any]]]) -> list[tuple[str, tuple[Any, Any], bool]]:
+    """Each recorded helper call as ``(name, (the student's output, the key's output), right?)``."""
+    checked = []
+    for name, recorded in sorted(calls.items()):
+        try:
+            truth = getattr(key, name)
+        except AttributeError:
+            continue
+        for args, kwargs, output, _ in _decoded_calls(recorded):
+            try:
+                answer = truth(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - inputs the key refuses: nothing to compare against
+                continue
+            checked.append((name, (output, answer), compare(output, answer, 1e-6, 1e-5) is None))
+    return checked
+
+
+def _parts(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+def _explained(got: Any, expected: Any, calls: list[tuple[str, tuple[Any, Any], bool]], spec: Check) -> bool:
+    """True when every wrong part of ``got`` is what the key makes of a helper's answer (the answer itself,
+    negated, shifted or scaled, ``a·helper + b``), made by the student from their wrong helper's output the
+    same way: the function is right, only its helper is not."""
+    got_parts, expected_parts = _parts(got), _parts(expected)
+    if len(got_parts) != len(expected_parts):
+        return False
+    for g, e in zip(got_parts, expected_parts, strict=True):
+        if compare(g, e, spec.atol, spec.rtol) is None:
+            continue
+        if not any(_same_use(g, e, own_part, key_part, spec)
+                   for _, (own, answer), ok in calls if not ok
+                   for own_part, key_part in zip(_parts(own), _parts(answer), strict=False)):
+            return False
+    return True
+
+
+def _same_use(got: Any, expected: Any, own: Any, answer: Any, spec: Check) -> bool:
+    """``expected = a·answer + b`` for numbers a, b, and ``got = a·own + b`` with the same a, b."""
+    g, e, o, k = (_as_tensor(v) for v in (got, expected, own, answer))
+    if any(v is None or not v.is_floating_point() for v in (g, e, o, k)) or not (
+            g.shape == e.shape == o.shape == k.shape):
+        return False
+    e64, k64 = e.detach().double().reshape(-1), k.detach().double().reshape(-1)
+    if k64.numel() > 1 and float(k64.max() - k64.min()) > 1e-9:
+        design = torch.stack([k64, torch.ones_like(k64)], dim=1)
+        a, b = torch.linalg.lstsq(design, e64.unsqueeze(1)).solution.reshape(-1).tolist()
+    else:
+        a, b = 1.0, float((e64 - k64).mean())
+    fits = compare(a * k64 + b, e64, spec.atol, spec.rtol) is None
+    return fits and compare(g.detach().double().reshape(-1), a * o.detach().double().reshape(-1) + b,
+                            spec.atol, spec.rtol) is None
 
 
 def _named_mistake(spec: Check, key: KeyRef, make: Callable[[], Any], got: Any) -> str:
@@ -367,7 +481,7 @@ def render_text(title: str, results: Sequence[CheckResult], score: float, points
             if not c.passed and c.inputs:
                 lines.append(f"      inputs: {c.inputs}")
             if c.hint:
-                lines.append(f"      likely mistake — {c.hint}")
+                lines.append(f"      {'note' if c.passed else 'likely mistake'} — {c.hint}")
     return "\n".join(lines)
 
 
@@ -396,7 +510,7 @@ def render_html(title: str, results: Sequence[CheckResult], score: float, points
                 if c.inputs:
                     item += f"<br><small>inputs: {e(c.inputs)}</small>"
                 if c.hint:
-                    item += f"<br><b>likely mistake</b> — {e(c.hint)}"
+                    item += f"<br><b>{'note' if c.passed else 'likely mistake'}</b> — {e(c.hint)}"
             out.append(item + "</li>")
     out.append("</ul></div>")
     return "\n".join(out)

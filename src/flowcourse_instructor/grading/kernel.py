@@ -9,15 +9,19 @@ A student who patches this module, torch or the inputs can only spoil their own 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+import types
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
 
-from flowcourse_instructor.grading.checks import find_check, spec_fingerprint
+from flowcourse_instructor.grading.checks import all_checks, find_check, spec_fingerprint
 from flowcourse_instructor.grading.evidence import MIME, encode
 from flowcourse_instructor.grading.spec import Check
 
@@ -38,24 +42,32 @@ def check(name: str, obj: Any) -> None:
     """
     spec = find_check(name)
     payload = {"check": spec.name, "format": FORMAT, "spec": spec_fingerprint(name), "cases": []}
+    namespace = sys._getframe(1).f_globals  # the notebook's globals, where its earlier graded functions live
     try:
-        payload["cases"] = run_cases(spec, obj, into=payload["cases"])
+        payload["cases"] = run_cases(spec, obj, into=payload["cases"], namespace=namespace)
     finally:  # a cell timeout interrupts with KeyboardInterrupt: still show the cases that ran
         _display(payload)
 
 
-def run_cases(spec: Check, obj: Any, into: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def run_cases(spec: Check, obj: Any, into: list[dict[str, Any]] | None = None,
+              namespace: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Evidence for every case of ``spec``: ``{"label", "status", "output" | "error", "seconds"}``.
 
-    ``status`` is ``"ok"``, ``"error"`` (the student's code raised) or ``"timeout"``.
+    ``status`` is ``"ok"``, ``"error"`` (the student's code raised) or ``"timeout"``. With the notebook's
+    ``namespace``, the calls ``obj`` makes to the student's other graded functions of the lesson are recorded
+    too (``"calls"``: their inputs and outputs), so that the judge charges a mistake in one of them once.
     """
     records = [] if into is None else into
     if spec.is_value:  # the answer itself, encoded under the time limit (its repr is the student's code)
         records.append(_run_case("answer", dict, obj, lambda answer: answer, spec.time_limit))
         return records
     limit = spec.time_limit
+    helpers = _helpers(spec, obj, namespace or {})
     for case in spec.cases:
-        records.append(_run_case(case.label, case.inputs, obj, spec.protocol, limit))
+        with _recording(helpers, namespace or {}) as calls:
+            records.append(_run_case(case.label, case.inputs, obj, spec.protocol, limit))
+        if calls:
+            records[-1]["calls"] = calls
         if records[-1]["status"] == "timeout":
             limit = min(limit, 1.0)  # one loop is evidence enough: keep the other cases from eating the cell
     return records
@@ -69,6 +81,7 @@ def _run_case(label: str, inputs: Callable[[], Mapping[str, Any]], obj: Any,
         with _time_limit(limit):
             torch.manual_seed(0)  # the judge seeds the same way before building inputs
             kwargs = dict(inputs())
+            before = {k: v.detach().clone() for k, v in kwargs.items() if isinstance(v, torch.Tensor)}
             if protocol is not None:
                 out = protocol(obj, **kwargs)
             elif callable(obj):
@@ -76,12 +89,71 @@ def _run_case(label: str, inputs: Callable[[], Mapping[str, Any]], obj: Any,
             else:
                 raise TypeError(f"expected a function or class, got {type(obj).__name__} ({obj!r:.60})")
             record.update(status="ok", output=encode(out))
+            changed = [k for k, v in before.items() if not _unchanged(kwargs[k], v)]
+            if changed:  # the caller's tensors were edited in place: evidence the judge turns into a failure
+                record["mutated"] = changed
     except CaseTimeout:
         record.update(status="timeout", error=f"did not finish within {limit:g} s")
     except (Exception, SystemExit) as exc:
         record.update(status="error", error=_describe(exc))
     record["seconds"] = round(time.perf_counter() - start, 4)
     return record
+
+
+MAX_CALLS = 8  # recorded calls per helper and case: enough to replay a layer, small enough to send
+
+
+def _code_names(obj: Any) -> set[str]:
+    """Global names the code of a function, or of a class's methods, refers to (nested code included)."""
+    codes = [obj.__code__] if isinstance(obj, types.FunctionType) else [
+        f.__code__ for f in vars(obj).values() if isinstance(f, types.FunctionType)] if isinstance(obj, type) else []
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return names
+
+
+def _helpers(spec: Check, obj: Any, namespace: dict[str, Any]) -> list[str]:
+    """The lesson's other graded functions, as the notebook defines them, that ``obj`` calls."""
+    graded = {s.name for s in all_checks().values() if s.lesson == spec.lesson} - {spec.name, spec.key_name}
+    return sorted(n for n in graded & _code_names(obj) if isinstance(namespace.get(n), types.FunctionType))
+
+
+@contextlib.contextmanager
+def _recording(helpers: list[str], namespace: dict[str, Any]) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """Replace each helper in ``namespace`` by a recorder of its calls (inputs and outputs, encoded)."""
+    calls: dict[str, list[dict[str, Any]]] = {}
+    originals = {name: namespace[name] for name in helpers}
+
+    def recorder(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def record(*args: Any, **kwargs: Any) -> Any:
+            out = function(*args, **kwargs)
+            log = calls.setdefault(name, [])
+            if len(log) < MAX_CALLS:
+                with contextlib.suppress(Exception):  # what cannot be encoded is not replayed
+                    log.append({"args": encode(list(args)), "kwargs": encode(kwargs), "output": encode(out)})
+            return out
+        return record
+
+    namespace.update({name: recorder(name, f) for name, f in originals.items()})
+    try:
+        yield calls
+    finally:
+        namespace.update(originals)
+
+
+def _unchanged(now: object, before: torch.Tensor) -> bool:
+    """The input tensor still holds what it held before the call (NaN where it was NaN)."""
+    if not isinstance(now, torch.Tensor) or now.shape != before.shape or now.dtype != before.dtype:
+        return False
+    now = now.detach()
+    same = now == before
+    if before.is_floating_point() or before.is_complex():
+        same |= now.isnan() & before.isnan()
+    return bool(same.all())
 
 
 def _describe(exc: BaseException) -> str:

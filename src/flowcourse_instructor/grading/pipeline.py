@@ -198,6 +198,32 @@ def _snapshot(root: Path) -> dict:
     return out
 
 
+class OrderError(RuntimeError):
+    """An instructor command run before the step it needs; the message says what to run first."""
+
+
+def _require_released(root: Path, lessons: Sequence[str]) -> None:
+    """Raise :class:`OrderError` unless every lesson in ``lessons`` is in the gradebook (opening none)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if not lessons:
+        raise OrderError(f"nothing to grade: no submissions in {root / 'submitted'} "
+                         "(collect them first: `nbgrader collect LESSON`)")
+    if not (root / "gradebook.db").exists():
+        raise OrderError("no gradebook yet: run `flowcourse release` first (it records each lesson's hidden "
+                         "tests, which grading compares against)")
+    missing = []
+    with Gradebook(_db_url(root)) as gb:
+        for lesson in lessons:
+            try:
+                gb.find_assignment(lesson)
+            except MissingEntry:
+                missing.append(lesson)
+    if missing:
+        raise OrderError(f"not released yet: {', '.join(missing)} — run `flowcourse release` (or `nbgrader "
+                         f"generate_assignment {missing[0]}`) first")
+
+
 def grade(root: str | os.PathLike, *, workers: int = 2, lessons_only: Sequence[str] | None = None,
           students: Sequence[str] | None = None, progress: bool = True, fork_kernels: bool = True) -> list[Row]:
     """Autograde every submission in ``submitted/`` (nbgrader ``autograde``), ``workers`` at a time.
@@ -211,6 +237,7 @@ def grade(root: str | os.PathLike, *, workers: int = 2, lessons_only: Sequence[s
 
     root = Path(root).resolve()
     tasks = _submissions(root, lessons_only, students)
+    _require_released(root, sorted({lesson for lesson, _ in tasks}))
     db_url = _db_url(root)
     with Gradebook(db_url) as gb:  # one writer creates every student before the workers start
         for student in sorted({s for _, s in tasks}):
@@ -273,6 +300,8 @@ def feedback(root: str | os.PathLike, rows: list[Row], *, workers: int = 2, prog
     """nbgrader ``generate_feedback`` for every graded submission; fills each row's ``feedback`` path."""
     root = Path(root).resolve()
     tasks = sorted({(r.lesson, r.student) for r in rows if (root / "autograded" / r.student / r.lesson).is_dir()})
+    if not tasks:
+        raise OrderError("nothing graded yet: run `flowcourse grade` first")
     _run(_feedback, tasks, root, workers, "feedback", progress, {})
     for r in rows:
         path = root / "feedback" / r.student / r.lesson / f"{r.notebook}.html"
@@ -287,6 +316,8 @@ def export(root: str | os.PathLike, path: str = "grades.csv") -> Path:
 
     root = Path(root).resolve()
     out = root / path
+    if not (root / "gradebook.db").exists():
+        raise OrderError("no gradebook yet: run `flowcourse release` and `flowcourse grade` first")
     with Gradebook(_db_url(root)) as gb:
         CsvExportPlugin(to=str(out)).export(gb)
     return out

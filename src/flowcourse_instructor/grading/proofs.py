@@ -114,15 +114,16 @@ def solution_namespace(assignment: str) -> dict[str, Any]:
     return dict(_solution_state(assignment)[0])
 
 
-def judge_object(check_name: str, obj: Any) -> CheckResult:
+def judge_object(check_name: str, obj: Any, namespace: dict[str, Any] | None = None) -> CheckResult:
     """Run ``obj`` on the check's cases in this process and judge the evidence, as grading does.
 
-    It runs under the default dtype the lesson's notebook sets, and leaves the caller's unchanged.
+    ``namespace``: the notebook's globals, whose other graded functions ``obj`` calls (recorded, as in a
+    kernel). It runs under the default dtype the lesson's notebook sets, and leaves the caller's unchanged.
     """
     spec = all_checks()[check_name]
     dtype = _solution_state(flowcourse_lessons.assignment_of(spec.lesson))[1]
     with _default_dtype(dtype):
-        return judge_check(spec, run_cases(spec, obj))
+        return judge_check(spec, run_cases(spec, obj, namespace=namespace))
 
 
 def judge_source(assignment: str, check_name: str, source: str) -> CheckResult:
@@ -148,7 +149,7 @@ def judge_source(assignment: str, check_name: str, source: str) -> CheckResult:
         if not placed:
             _run_cell(nbformat.v4.new_code_cell(source), namespace, failed)
         obj = eval(test_objects(assignment)[check_name], namespace)
-    return judge_object(check_name, obj)
+    return judge_object(check_name, obj, namespace)
 
 
 def _defines(source: str) -> set[str]:

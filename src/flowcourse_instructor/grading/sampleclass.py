@@ -23,6 +23,7 @@ import contextlib
 import copy
 import dataclasses
 import importlib.util
+import shutil
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,11 +126,17 @@ def _apply(student: Student, nb: NotebookNode) -> NotebookNode:
 
 
 def materialize(students: list[Student], root: Path) -> list[Path]:
-    """Write each student's submission into ``root/submitted/<id>/<lesson>/`` (from ``course/``)."""
+    """Write each student's submission into ``root/submitted/<id>/<lesson>/`` (from ``course/``).
+
+    As ``nbgrader submit`` does, the lesson's released files come back with the notebook.
+    """
     written = []
     for student in students:
         folder = Path(root) / "submitted" / student.id / student.lesson
         folder.mkdir(parents=True, exist_ok=True)
+        for released in sorted((Path(root) / "course" / student.lesson).iterdir()):
+            if released.is_file() and released.suffix != ".ipynb":
+                shutil.copy2(released, folder / released.name)
         for source_path in _notebooks(root, student.lesson):
             release = nbformat.read(Path(root) / "course" / student.lesson / source_path.name, as_version=4)
             nb = release if student.base == "release" else _solution_notebook(release, nbformat.read(source_path, 4))

@@ -69,7 +69,8 @@ class Check:
     how to exercise a class or stateful object; the judge applies the same protocol to the reference.
     Outputs match when :math:`|y - \hat y| \le \mathrm{atol} + \mathrm{rtol}\,|\hat y|` elementwise
     and the shapes agree. ``time_limit`` bounds one case in seconds. ``outputs`` names the elements of a
-    returned tuple for messages, e.g. ``("x", "log-det")``.
+    returned tuple for messages, e.g. ``("x", "log-det")``. ``same_dtype``: where the lesson teaches that the
+    dtype follows the input, floating outputs must have the key's dtype (give float32 cases), not only its values.
     """
 
     name: str
@@ -82,6 +83,7 @@ class Check:
     outputs: tuple[str, ...] = ()
     key: str = ""
     lesson: str = ""
+    same_dtype: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
