@@ -218,3 +218,32 @@ def test_each_solved_lesson_runs_in_the_student_environment(lesson, tmp_path, mo
         errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert errors == []
         assert sys.prefix not in json.dumps([c.get("outputs", []) for c in nb.cells])  # ran in the student env
+
+
+def _hidden_checks(solution: Path) -> list[tuple[str, str]]:
+    """``(check name, the expression its hidden test hands over)`` for every hidden test of a solution notebook."""
+    found = []
+    for cell in nbformat.read(solution, 4).cells:
+        if cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in cell.source:
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check" and len(node.args) > 1:
+                    found.append((node.args[0].value, ast.unparse(node.args[1])))
+    return found
+
+
+@pytest.mark.parametrize("folder", _release_folders(), ids=lambda p: p.name)
+def test_every_graded_name_is_visible_in_the_release(folder):
+    """A student must be told the exact name each graded cell sets: it is in the release's own text."""
+    solution = ROOT / "solutions" / folder.name / f"{folder.name}.ipynb"
+    release = nbformat.read(folder / solution.name, 4)
+    visible = "\n".join(c.source for c in release.cells)
+    missing = [f"{name} (graded by {check})" for check, name in _hidden_checks(solution)
+               if not re.search(rf"\b{re.escape(name)}\b", visible)]
+    assert missing == [], f"graded names the student is never shown: {missing}"
+
+
+def test_the_visibility_scan_finds_a_hidden_name(tmp_path):
+    cell = nbformat.v4.new_code_cell('### BEGIN HIDDEN TESTS\ncheck("quiz_x", answer_x)\n### END HIDDEN TESTS')
+    path = tmp_path / "s.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    assert _hidden_checks(path) == [("quiz_x", "answer_x")]

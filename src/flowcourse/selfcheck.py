@@ -2,7 +2,8 @@ r"""Reference-free self-checks a student runs in visible cells: no answer key ne
 
 Each function tests the student's own code against an independent truth — the autograd Jacobian of
 their own forward map (:func:`flowcourse.jacobian.jacobian_logdet`), a round trip through their inverse,
-the shape contract ``(batch,)``, finiteness, the seeds' published numbers — prints one line
+the shape contract ``(batch,)``, finiteness, the lesson notes' published numbers, that an answer variable
+is set in the form the grader reads — prints one line
 (``✓``/``✗``), records it for :func:`summary` and returns whether it passed. Nothing here raises on a
 wrong answer, so a failing self-check never stops the notebook. ``flowcourse check NOTEBOOK`` runs a
 notebook's visible cells and prints every self-check line.
@@ -18,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,7 +28,7 @@ from torch import Tensor
 
 from flowcourse.jacobian import jacobian_logdet
 
-__all__ = ["logdet", "round_trip", "close", "shape", "finite", "summary", "reset", "MIME"]
+__all__ = ["logdet", "round_trip", "close", "answer", "unchanged", "shape", "finite", "summary", "reset", "MIME"]
 
 MIME = "application/vnd.flowcourse.selfcheck+json"
 _results: list[dict[str, Any]] = []
@@ -110,18 +112,83 @@ def round_trip(forward: Callable[[Tensor], Any], inverse: Callable[[Tensor], Any
 
 
 def close(value: Any, expected: float | Sequence[float], label: str, *, atol: float = 1e-3) -> bool:
-    """Check a number (or tensor) against a published value, e.g. a worked example of the seeds."""
+    """Check a number (or tensor) against a published value, e.g. a worked example of the lesson notes.
+
+    For a tensor, the message names the worst entry only.
+
+    >>> close(torch.tensor([1.0, 2.5, 3.0]), [1.0, 2.0, 3.0], "three values")
+    ✗ three values: entry 1 is 2.5, expected 2 (|error| 0.5 > 0.001)
+    False
+    """
     try:
         got = torch.as_tensor(value, dtype=torch.float64).detach()
         want = torch.as_tensor(expected, dtype=torch.float64)
-        err = float((got - want).abs().max())
+        error = (got - want).abs().reshape(-1)
+        err = float(error.max())
     except Exception as exc:
-        return _report(label, False, f"could not compare {value!r} with {expected!r}: {exc}")
-    shown = _fmt(got.item()) if got.numel() == 1 else got.tolist()
-    want_shown = want.item() if want.numel() == 1 else want.tolist()
+        return _report(label, False, f"could not compare {value!r:.80} with {expected!r:.80}: {exc}")
     ok = err <= atol
     relation, bound = ("≈", "≤") if ok else ("≠", ">")
-    return _report(label, ok, f"{shown} {relation} {want_shown} (|error| {_fmt(err)} {bound} {atol:g})")
+    if got.numel() == 1 and want.numel() == 1:
+        detail = f"{_fmt(got.item())} {relation} {want.item():g} (|error| {_fmt(err)} {bound} {atol:g})"
+        return _report(label, ok, detail)
+    if ok:
+        return _report(label, True, f"all {error.numel()} entries within {atol:g} (max |error| {_fmt(err)})")
+    i = int(error.nan_to_num(float("inf")).argmax())
+    g = got.reshape(-1)[i] if got.numel() > 1 else got.reshape(())
+    w = want.reshape(-1)[i] if want.numel() > 1 else want.reshape(())
+    return _report(label, False, f"entry {i} is {_fmt(float(g))}, expected {float(w):g} "
+                                 f"(|error| {_fmt(err)} > {atol:g})")
+
+
+def answer(name: str, kind: str = "letter", choices: str = "ABCD") -> bool:
+    """Check that the answer variable ``name`` is set in the notebook and has the form the grader reads
+    (``kind="letter"``: one of ``choices``; ``"number"``: a finite number) — not whether it is right.
+
+    >>> answer_q1 = "b"
+    >>> answer("answer_q1")
+    ✓ answer_q1: set to 'b', one of A, B, C, D
+    True
+    >>> answer("answer_q9")
+    ✗ answer_q9: not set — write answer_q9 = "B" (one letter) in the cell above
+    False
+    """
+    scope = sys._getframe(1).f_globals  # the notebook's variables (the caller's module)
+    example = '"B" (one letter)' if kind == "letter" else "0.5 (a number)"
+    if name not in scope:
+        return _report(name, False, f"not set — write {name} = {example} in the cell above")
+    value = scope[name]
+    if kind == "letter":
+        ok = isinstance(value, str) and len(value.strip()) == 1 and value.strip().upper() in choices.upper()
+        return _report(name, ok, f"set to {value!r:.40}" + (f", one of {', '.join(choices)}" if ok else
+                                                             f": expected one letter of {', '.join(choices)}"))
+    try:
+        number = float(torch.as_tensor(value).reshape(()))
+        ok = bool(torch.isfinite(torch.tensor(number)))
+    except Exception:
+        return _report(name, False, f"set to {value!r:.40}: expected a single number")
+    return _report(name, ok, f"set to {number:g}" + ("" if ok else ": expected a finite number"))
+
+
+def unchanged(fn: Callable[..., Any], *args: Any, label: str = "inputs unchanged") -> bool:
+    """Call ``fn(*args)`` and check that it leaves its tensor arguments as they were (no in-place edits:
+    ``z.mul_()``, ``z += …``, ``z[…] = …`` would change the caller's tensors and break autograd).
+
+    >>> unchanged(lambda z: z.mul_(2), torch.ones(2))
+    ✗ inputs unchanged: argument 0 was changed in place (an in-place edit: z.mul_(), z += …, z[…] = …)
+    False
+    """
+    before = [a.detach().clone() if isinstance(a, Tensor) else None for a in args]
+    try:
+        fn(*args)
+    except Exception as exc:
+        return _report(label, False, f"raised {type(exc).__name__}: {exc}")
+    changed = [i for i, (a, b) in enumerate(zip(args, before, strict=True))
+               if b is not None and not torch.equal(a.detach(), b)]
+    if changed:
+        return _report(label, False, f"argument {', '.join(map(str, changed))} was changed in place (an in-place "
+                                     "edit: z.mul_(), z += …, z[…] = …)")
+    return _report(label, True, "no argument was changed")
 
 
 def shape(value: Any, expected: Sequence[int], label: str = "shape") -> bool:
