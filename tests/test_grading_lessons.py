@@ -41,6 +41,8 @@ def test_each_student_gets_the_expected_grade(graded, who, lesson):
     student = students[(who, lesson)]
     mine = [r for r in rows if r.student == who and r.lesson == lesson]
     problems = pipeline.verify(work, student, rows, isolated=any(r.mode != "limits" for r in rows))
+    if problems[:1] and problems[0].startswith(pipeline.NOT_CHECKED):
+        pytest.skip(problems[0])
     assert problems == [], "\n".join(problems + [m for r in mine for m in r.messages])
     if who in ("full", "blank"):
         assert all(not r.error for r in mine), [r.error for r in mine]

@@ -107,11 +107,19 @@ def _affine_inputs(name: str, batch: int, d: int, seed: int, scale: float = 1.0)
             "log_scale": randn(batch, d, seed=seed + 2) * scale}
 
 
+def _trainable(inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The same inputs as leaf tensors that require grad, as in a layer being trained: an in-place edit of
+    one of them raises (or changes the caller's tensor), which the judge names."""
+    return {k: v.requires_grad_() for k, v in inputs.items()}
+
+
 def _affine_cases(name: str) -> list[Case]:
     return [
         Case("batch of 5 in 4-D", lambda: _affine_inputs(name, 5, 4, seed=21)),
         Case("batch of 1 in 3-D", lambda: _affine_inputs(name, 1, 3, seed=22)),
         Case("large log-scales (|α| up to ~10) in 6-D", lambda: _affine_inputs(name, 3, 6, seed=23, scale=4.0)),
+        Case(f"{name}, shift and log_scale require grad (as in training), batch of 4 in 3-D",
+             lambda: _trainable(_affine_inputs(name, 4, 3, seed=24))),
     ]
 
 
@@ -126,18 +134,23 @@ class _Conditioner:
     or the wrong variable read gives a visibly wrong answer.
     """
 
-    def __init__(self, d: int, seed: int, order: Sequence[int] | None = None) -> None:
+    def __init__(self, d: int, seed: int, order: Sequence[int] | None = None,
+                 dtype: torch.dtype = torch.float64) -> None:
         rank = torch.empty(d, dtype=torch.long)
         rank[_order(d, order)] = torch.arange(d)
-        allowed = (rank[None, :] < rank[:, None]).double()  # allowed[i, j]: j comes before i
-        self.A = randn(d, d, seed=seed) * allowed
-        self.B = randn(d, d, seed=seed + 1) * allowed
-        self.mu0 = randn(d, seed=seed + 2)
-        self.alpha0 = randn(d, seed=seed + 3) * 0.3
+        allowed = (rank[None, :] < rank[:, None]).to(dtype)  # allowed[i, j]: j comes before i
+        self.A = randn(d, d, seed=seed, dtype=dtype) * allowed
+        self.B = randn(d, d, seed=seed + 1, dtype=dtype) * allowed
+        self.mu0 = randn(d, seed=seed + 2, dtype=dtype)
+        self.alpha0 = randn(d, seed=seed + 3, dtype=dtype) * 0.3
         self.passes = 0
 
     def __call__(self, y: Tensor) -> tuple[Tensor, Tensor]:
         self.passes += 1
+        if y.dtype != self.A.dtype:  # a float64 tensor made with the default dtype, fed to a float32 conditioner
+            raise TypeError(f"the conditioner works in {str(self.A.dtype).removeprefix('torch.')} like y, but was "
+                            f"given {str(y.dtype).removeprefix('torch.')}: make new tensors in y's dtype "
+                            "(torch.zeros_like(y), y.new_zeros(...))")
         return 1.5 * torch.tanh(y @ self.A.T) + self.mu0, 0.8 * torch.tanh(y @ self.B.T) + self.alpha0
 
     def __repr__(self) -> str:
@@ -180,8 +193,9 @@ def _softplus_step_inverse(y: Tensor, shift: Tensor, log_scale: Tensor) -> tuple
 
 
 def _sequential_inputs(step: Callable[..., Any], batch: int, d: int, seed: int,
-                       order: Sequence[int] | None = None) -> dict[str, Any]:
-    return {"conditioner": _Conditioner(d, seed + 100, order), "step": step, "y": randn(batch, d, seed=seed)}
+                       order: Sequence[int] | None = None, dtype: torch.dtype = torch.float64) -> dict[str, Any]:
+    return {"conditioner": _Conditioner(d, seed + 100, order, dtype), "step": step,
+            "y": randn(batch, d, seed=seed, dtype=dtype)}
 
 
 SEQUENTIAL_CASES = [
@@ -193,6 +207,8 @@ SEQUENTIAL_CASES = [
          lambda: _sequential_inputs(_softplus_step_inverse, 3, 2, seed=43)),
     Case("batch of 1, d = 6, reversed order, step u = y·softplus(α) + μ",
          lambda: _sequential_inputs(_softplus_step, 1, 6, seed=44, order=[5, 4, 3, 2, 1, 0])),
+    Case("float32 (as in the MAF demo): y and the conditioner in float32, d = 3, batch of 4",
+         lambda: _sequential_inputs(_softplus_step, 4, 3, seed=45, dtype=torch.float32)),
 ]
 
 
@@ -216,6 +232,17 @@ def _flow_as(ref_fn: Callable[..., Any], name: str, passes: Callable[[int], int]
         return points, logdet, passes(_d(kw, name))
     return output
 
+
+def _early_stop(name: str, step: Callable[[Any], Any]) -> Callable[..., Any]:
+    """A mistake: the flow's d-pass direction through a sequential inverse that stops after d − 1 passes."""
+    def output(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor, int]:
+        return _passes_loop({"y": kw[name], "step": step(ref), "conditioner": kw["conditioner"]}, _d(kw, name) - 1)
+    return output
+
+
+_EARLY_STOP = ("your sequential_inverse stops one pass early (d − 1 passes)",
+               "the last coordinate in the order is never exact: fix sequential_inverse first (see its own check); "
+               "this function is right on top of it")
 
 _MAF_SAMPLE_HINT = ("a MAF's μ and α read the data x, which does not exist yet when you sample: build x one "
                     "coordinate per pass — d passes (sequential_inverse with affine_autoregressive)")
@@ -310,6 +337,10 @@ CHECKS = [
                     "the inverse undoes the scaling: z = (x − μ)·e^−α",
                     lambda ref, kw: ((kw["x"] - kw["shift"]) * kw["log_scale"].exp(),
                                      ref.affine_autoregressive_inverse(**kw)[1])),
+            Mistake("inverse log-det not negated (+Σ α)",
+                    "the inverse divides by e^α, so ∂z_i/∂x_i = e^{−α_i}: its log-det is −Σ α, the negative of "
+                    "the forward step's",
+                    lambda ref, kw: (ref.affine_autoregressive_inverse(**kw)[0], kw["log_scale"].sum(-1))),
         ],
     ),
     Check(
@@ -317,6 +348,7 @@ CHECKS = [
         cases=SEQUENTIAL_CASES,
         protocol=_with_passes,
         outputs=("u", "the log-det", "the number of conditioner passes"),
+        same_dtype=True,
         mistakes=[
             Mistake("one pass from u = 0",
                     "one pass only fixes the first coordinate in the order; repeat u = step(y, *conditioner(u)) "
@@ -345,6 +377,7 @@ CHECKS = [
         mistakes=[
             Mistake("MAF vs IAF direction, MAF sampled in one pass (that is the IAF's forward)",
                     _MAF_SAMPLE_HINT, _flow_as(lambda ref: ref.iaf_forward, "z", lambda d: 1)),
+            Mistake(*_EARLY_STOP, _early_stop("z", lambda ref: ref.affine_autoregressive)),
         ],
     ),
     Check(
@@ -386,6 +419,7 @@ CHECKS = [
         mistakes=[
             Mistake("MAF vs IAF direction, IAF density in one pass (that is the MAF's inverse)",
                     _IAF_DENSITY_HINT, _flow_as(lambda ref: ref.maf_inverse, "x", lambda d: 1)),
+            Mistake(*_EARLY_STOP, _early_stop("x", lambda ref: ref.affine_autoregressive_inverse)),
         ],
     ),
     Check("quiz_02_q2",

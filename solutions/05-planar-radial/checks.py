@@ -4,7 +4,10 @@ Every case uses parameters far from any initialisation: random ``u, w`` with :ma
 and below :math:`-1`, non-zero biases, contracting and expanding radial layers. The planar layer class is
 exercised through :func:`_planar_protocol`, which sets the student's parameters ``u, w, b`` to the case's
 values and also reports the number of trainable parameters, so a bias vector (pyro PR #2192) is caught
-even though it gives the right numbers once all its entries are equal.
+even though it gives the right numbers once all its entries are equal. ``Planar_trains`` backpropagates
+through the student's layer and asks whether a gradient reaches each parameter: a û cut off from ``u``
+(``.detach()``) gives the right values but never trains ``u``. Cases with inputs that require gradients
+(like a layer's parameters) make an in-place edit of an input raise, as it would in training.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def _as_float32(inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {k: v.float() for k, v in inputs.items()}
 
 
+def _requiring_grad(inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Leaf tensors that require gradients, like a layer's parameters: an in-place edit of one raises."""
+    return {k: v.requires_grad_() for k, v in inputs.items()}
+
+
 PLANAR_CASES = [
     Case("worked example 3: z = (0.5, -0.5), u = (1, 0), w = (1, 2), b = 0", _worked_example_3),
     Case("random batch of 5 in 2-D, b = 0.3", lambda: _planar_random(5, 2, seed=510, b=0.3)),
@@ -61,6 +69,8 @@ PLANAR_FORWARD_CASES = [
     *PLANAR_CASES,
     Case("batch of 3 in 3-D (batch size = dimension)", lambda: _planar_random(3, 3, seed=540, b=0.5, scale=1.5)),
     Case("float32 batch of 4 in 2-D", lambda: _as_float32(_planar_random(4, 2, seed=550, b=-0.2))),
+    Case("z, u, w, b requiring gradients (as in training), batch of 4 in 3-D",
+         lambda: _requiring_grad(_planar_random(4, 3, seed=560, b=0.2))),
 ]
 
 # --- planar: mistakes ---------------------------------------------------------------------------------------
@@ -142,6 +152,8 @@ U_HAT_CASES = [
     Case("huge wᵀu = 1000 in float64 (e^1000 overflows)", lambda: _u_hat_inputs(3, seed=750, wu=1000.0)),
     Case("wᵀu = 100 in float32 (e^100 overflows float32)",
          lambda: _u_hat_inputs(2, seed=760, wu=100.0, dtype=torch.float32)),
+    Case("u, w requiring gradients (a layer's parameters), wᵀu = -2 in 3-D",
+         lambda: _requiring_grad(_u_hat_inputs(3, seed=770, wu=-2.0))),
 ]
 
 
@@ -271,6 +283,36 @@ PLANAR_CLASS_MISTAKES = [
     Mistake("‖w‖ instead of ‖w‖² (in û)",
             "û = u + (m(wᵀu) - wᵀu)·w/‖w‖², with the squared norm, so that wᵀû = m(wᵀu) > -1",
             _layer_u_hat_norm_not_squared),
+]
+
+
+def _planar_gradient_protocol(cls: Any, d: int, z: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tuple[bool, ...]:
+    """Build ``cls(d)`` (û, the default), set ``u, w, b``, backpropagate the sum of ``x`` and the log-det and
+    report, for ``u``, ``w`` and ``b``, whether a non-zero gradient reached it (what training needs)."""
+    layer = cls(d).double()
+    with torch.no_grad():
+        layer.u.copy_(u)
+        layer.w.copy_(w)
+        layer.b.copy_(b)
+    with torch.enable_grad():
+        x, logdet = layer(z)
+        (x.sum() + logdet.sum()).backward()
+    grads = [getattr(layer, name).grad for name in ("u", "w", "b")]
+    return tuple(g is not None and bool(g.ne(0).any()) for g in grads)
+
+
+PLANAR_GRADIENT_CASES = [
+    Case("û layer, worked example 3", lambda: {"d": 2, **_worked_example_3()}),
+    Case("û layer, raw wᵀu = -3 in 3-D, 6 points", lambda: {"d": 3, **_planar_folding(6, 3, seed=850)}),
+    Case("û layer, random batch of 5 in 4-D, b = 0.4", lambda: {"d": 4, **_planar_random(5, 4, seed=860, b=0.4)}),
+]
+
+PLANAR_GRADIENT_MISTAKES = [
+    Mistake("û detached from u",
+            "û = planar_u_hat(self.u, self.w) must stay connected to the parameter u: with `.detach()` (or "
+            "`.data`, or û computed under torch.no_grad()) no gradient reaches u, so u never trains — compute "
+            "û from self.u inside forward, with autograd on",
+            lambda ref, kw: (False, True, True)),
 ]
 
 # --- radial ----------------------------------------------------------------------------------------------------
@@ -420,10 +462,23 @@ RADIAL_INVERSE_MISTAKES = [
             _inverse_scalar_jacobian),
 ]
 
-def _worked_w_dot_u_hat(ref: KeyRef) -> Tensor:
-    """wᵀû = m(1) ≈ 0.3133 for worked example 3, by the key's û."""
-    ex = _worked_example_3()
-    return ex["w"] @ ref.planar_u_hat(ex["u"], ex["w"])
+def _worked_from_wrong_planar_logdet(u_hat: bool) -> list[Mistake]:
+    """Worked example 3's number as a ``planar_logdet`` with one of its classic mistakes gives it (the mistake's
+    own output on the worked example's inputs, with the key's û where asked): the hint sends the student back
+    to ``planar_logdet``, where the points for the mistake are charged."""
+
+    def output(mistake: Mistake) -> Any:
+        def worked(ref: KeyRef, kw: Mapping[str, Any]) -> float:
+            ex = _worked_example_3()
+            if u_hat:
+                ex = dict(ex, u=ref.planar_u_hat(ex["u"], ex["w"]))
+            return float(mistake.output(ref, ex)[0])
+        return worked
+
+    return [Mistake(m.name, f"{m.hint} — this is the number a planar_logdet with that mistake gives here: if "
+                            "yours computed it, fix planar_logdet (exercise 1) and rerun this cell", output(m))
+            for m in PLANAR_LOGDET_MISTAKES
+            if m.name in ("tanh instead of its derivative", "derivative of tanh without the square")]
 
 
 def _worked_u_hat_norm_not_squared(ref: KeyRef, kw: Mapping[str, Any]) -> float:
@@ -442,9 +497,7 @@ CHECKS = [
                       "worked example 3 uses the raw u = (1, 0): log(1 + sech²(-0.5)·1) ≈ 0.580; 0.2202 is the "
                       "log-det of the û layer",
                       lambda ref, kw: ref.worked_05_logdet_u_hat),
-              Mistake("tanh instead of its derivative",
-                      "the log-det needs h'(-0.5) = sech²(-0.5) ≈ 0.7864, not tanh(-0.5)",
-                      lambda ref, kw: float(torch.log1p(torch.tanh(tensor(-0.5))))),
+              *_worked_from_wrong_planar_logdet(u_hat=False),
           ]),
     Check("planar_u_hat", cases=U_HAT_CASES, mistakes=U_HAT_MISTAKES),
     Check("worked_05_logdet_u_hat", atol=1e-3, rtol=0,
@@ -453,15 +506,16 @@ CHECKS = [
                       "with û = planar_u_hat(u, w) the same inputs give 0.2202 (wᵀû = m(1) ≈ 0.3133); 0.580 is the "
                       "raw-u layer of worked example 3",
                       lambda ref, kw: ref.worked_05_logdet_raw_u),
-              Mistake("tanh instead of its derivative",
-                      "the log-det needs h'(-0.5) = sech²(-0.5) ≈ 0.7864, not tanh(-0.5)",
-                      lambda ref, kw: float(torch.log1p(torch.tanh(tensor(-0.5)) * _worked_w_dot_u_hat(ref)))),
+              *_worked_from_wrong_planar_logdet(u_hat=True),
               Mistake("‖w‖ instead of ‖w‖²",
                       "û = u + (m(wᵀu) - wᵀu)·w/‖w‖², with the squared norm",
                       _worked_u_hat_norm_not_squared),
           ]),
     Check("Planar", cases=PLANAR_CLASS_CASES, mistakes=PLANAR_CLASS_MISTAKES,
           protocol=_planar_protocol, outputs=("x", "log-det", "number of trainable parameters")),
+    Check("Planar_trains", key="Planar", cases=PLANAR_GRADIENT_CASES, mistakes=PLANAR_GRADIENT_MISTAKES,
+          protocol=_planar_gradient_protocol,
+          outputs=("a gradient reaches u", "a gradient reaches w", "a gradient reaches b")),
     Check("radial_logdet", cases=_radial_cases("z"),
           mistakes=RADIAL_LOGDET_MISTAKES),
     Check("radial_forward", cases=_radial_cases("z"),

@@ -17,6 +17,24 @@ toolkit wheel) with only the check runner, the lessons' registry and each lesson
 path. The sandbox (:mod:`.sandbox`) is the second wall: it hides the course root (solutions, gradebook,
 submissions), the repository and the grader's home, and runs each kernel as a fresh unprivileged uid.
 
+Every point fair: the policy
+----------------------------
+- **A mistake costs points once, in the function that makes it.** When a graded function calls another graded
+  function of the same lesson (``planar_forward`` calls the student's ``planar_logdet``), the kernel records
+  those calls (inputs and outputs, a few per case). For a case that fails, the judge checks each recorded call
+  against the key; if a helper was wrong, and every wrong part of the function's output is what the wrong helper
+  returned, used as the key uses the key's helper (the value itself, negated, shifted or scaled), the function
+  is right given its helper: the case passes, with a note naming the helper. Otherwise the case fails and the
+  hint says to fix the helper first. Numbers a student computes with a helper (a worked example's value) are
+  graded as numbers: the visible self-check with the published value shows the slip before hand-in.
+- **Behaviour a value cannot show is checked where the lesson teaches it**: an input edited in place fails its
+  case (the kernel compares every tensor input before and after the call), and so does an in-place edit of a
+  leaf tensor that requires grad; checks with ``same_dtype`` demand the input's dtype; trainable parameters are
+  checked to receive gradients by a protocol that backpropagates through the student's layer.
+- **No false fails**: every graded name is stated in the release text (a test walks the release), and a
+  visible self-check (:func:`flowcourse.selfcheck.answer`) confirms each answer variable is set in the form the
+  grader reads. Stderr and warnings never cost points.
+
 Adding a check (lesson writers)
 -------------------------------
 Everything a lesson owns sits in its folder ``solutions/NN-topic/`` (:mod:`flowcourse_lessons`):

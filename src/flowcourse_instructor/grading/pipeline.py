@@ -384,7 +384,7 @@ def print_table(rows: list[Row], students: list[Student] | None = None, root: Pa
     isolated = any(r.mode in ("root", "userns") for r in rows)
     width = max([len(r.student) for r in rows] + [7])
     out(f"{'student':<{width}}  {'lesson':<26} {'auto score':>11} {'manual':>6}  {'flags':>5}  {'check':<5} feedback")
-    mismatches = 0
+    mismatches = not_checked = 0
     for r in sorted(rows, key=lambda r: (r.lesson, r.student)):
         student = about.get((r.student, r.lesson))
         status = ""
@@ -393,6 +393,7 @@ def print_table(rows: list[Row], students: list[Student] | None = None, root: Pa
             skipped = problems[:1] and problems[0].startswith(NOT_CHECKED)
             status = "ok" if not problems else "skip" if skipped else "FAIL"
             mismatches += bool(problems) and not skipped
+            not_checked += bool(skipped)
         manual = f"+{r.max_score - r.auto_max:g}" if r.max_score > r.auto_max else ""
         out(f"{r.student:<{width}}  {r.lesson[:26]:<26} {r.score:>5g}/{r.auto_max:<5g} {manual:>6}  {len(r.flags):>5}  "
             f"{status:<5} {r.feedback or r.error[:60]}")
@@ -414,7 +415,8 @@ def print_table(rows: list[Row], students: list[Student] | None = None, root: Pa
     if any(r.max_score > r.auto_max for r in rows):
         out("manual: points of written answers, left for a human grader (nbgrader formgrader)")
     if students is not None:
-        out(f"{len(rows) - mismatches}/{len(rows)} notebooks graded as expected")
+        out(f"{len(rows) - mismatches - not_checked}/{len(rows)} notebooks graded as expected"
+            + (f", {not_checked} not checked (see above)" if not_checked else ""))
     return mismatches
 
 
