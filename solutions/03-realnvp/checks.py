@@ -43,6 +43,18 @@ def _large(point: str) -> dict[str, Tensor]:
             "log_s": rand(6, 2, seed=35, low=-5.0, high=5.0), "t": 10.0 * randn(6, 2, seed=36)}
 
 
+def _float32(point: str) -> dict[str, Tensor]:
+    # the training of section 7 runs in float32: the outputs must stay float32 (same_dtype)
+    f32 = torch.float32
+    return {point: randn(4, 2, seed=37, dtype=f32), "mask": tensor([0.0, 1.0], dtype=f32),
+            "log_s": randn(4, 2, seed=38, dtype=f32), "t": randn(4, 2, seed=39, dtype=f32)}
+
+
+def _trained(point: str) -> dict[str, Tensor]:
+    # inside a layer being trained, z (or x), log s and t carry gradients: an in-place edit of them raises
+    return {k: v.requires_grad_() if k != "mask" else v for k, v in _random_batch(point).items()}
+
+
 def _coupling_cases(point: str) -> list[Case]:
     worked = "worked example 2: z = (1, 3), z_1 kept, log s = 0.5, t = 2" if point == "z" else \
         "worked example 2 backwards: x = (1, 6.946), x_1 kept, log s = 0.5, t = 2"
@@ -54,6 +66,10 @@ def _coupling_cases(point: str) -> list[Case]:
              lambda: _one_point(point)),
         Case("large magnitudes: |values| ~ 100, log s in (−5, 5), 6 points in 2-D, mask (0, 1)",
              lambda: _large(point)),
+        Case("float32 inputs, batch of 4 in 2-D, mask (0, 1): the outputs must be float32 too",
+             lambda: _float32(point)),
+        Case(f"inputs that require gradients, as inside a layer being trained ({point}, log s and t): "
+             "none of them may be edited in place", lambda: _trained(point)),
     ]
 
 
@@ -256,6 +272,32 @@ def _layer_protocol(cls: Any, mask: Tensor, clamp: float | None, net: nn.Module,
     return x_out, logdet, z_out, logdet_inverse
 
 
+def _layer_gradients(cls: Any, mask: Tensor, clamp: float | None, net: nn.Module, z: Tensor,
+                     x: Tensor) -> tuple[bool, bool]:
+    """Build the layer, backpropagate the sum of ``forward(z)`` and ``inverse(x)``; return whether the network's
+    log-s outputs and its t outputs received a gradient (rows of its last linear layer): a layer whose
+    network is cut from the graph computes the right values and never trains."""
+    layer = cls(mask, clamp=clamp, net=net)
+    total = sum(out.sum() for out in (*layer(z), *layer.inverse(x)))
+    if total.requires_grad:
+        total.backward()
+    grad, d = net[-1].weight.grad, mask.numel()
+    if grad is None:
+        return False, False
+    return bool((grad[:d] != 0).any()), bool((grad[d:] != 0).any())
+
+
+TRAIN_CASES = [LAYER_CASES[0], LAYER_CASES[1], LAYER_CASES[3]]
+
+TRAIN_MISTAKES = [
+    Mistake("network output detached (the conditioner never trains)",
+            "the values are right, but no gradient reaches the network: `.detach()`, `.data` or `torch.no_grad()` "
+            "cut log s and t from the graph, so maximum likelihood never updates the conditioner — keep "
+            "self.net(self.mask * z) in the graph",
+            lambda ref, kw: (False, False)),
+]
+
+
 def _layer_with(ref: Any, kw: Mapping[str, Any], *, sees_all: bool = False, flip: bool = False,
                 clamp: Callable[[Tensor, float], Tensor] | None = None,
                 swapped: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -326,9 +368,9 @@ _NATS_PER_POINT = -2.36  # the quiz's mean held-out log-likelihood of a 2-D flow
 
 CHECKS = [
     Check("coupling_forward", cases=_coupling_cases("z"),
-          mistakes=_forward_mistakes(), outputs=("x", "log-det")),
+          mistakes=_forward_mistakes(), outputs=("x", "log-det"), same_dtype=True),
     Check("coupling_inverse", cases=_coupling_cases("x"),
-          mistakes=_inverse_mistakes(), outputs=("z", "log-det")),
+          mistakes=_inverse_mistakes(), outputs=("z", "log-det"), same_dtype=True),
     Check(
         "coupling_forward_scale",
         cases=[
@@ -414,6 +456,9 @@ CHECKS = [
     Check("AffineCoupling", cases=LAYER_CASES, mistakes=LAYER_MISTAKES,
           protocol=_layer_protocol, outputs=("x = forward(z)", "forward log-det", "z = inverse(x)",
                                              "inverse log-det")),
+    Check("AffineCoupling_trains", key="AffineCoupling", cases=TRAIN_CASES, mistakes=TRAIN_MISTAKES,
+          protocol=_layer_gradients, outputs=("a gradient reaches the network's log-s outputs",
+                                              "a gradient reaches the network's t outputs")),
     Check(
         "quiz_03_q3",
         mistakes=[

@@ -158,6 +158,81 @@ ACTNORM_MISTAKES = [
 ]
 
 
+# --- parameters that must train ---------------------------------------------------------------------------
+
+
+def _gradient_flags(layer: nn.Module, names: tuple[str, ...], z: Any, logdet: Any, seed: int) -> tuple[bool, ...]:
+    """For each parameter name: does a gradient reach it from the points ``z`` (a fixed random weighting of
+    them), and from the log-det? A tensor that is not a registered parameter of ``layer`` never trains: False."""
+    registered = dict(layer.named_parameters())
+    objectives = [(randn(*z.shape, seed=seed, dtype=z.dtype) * z).sum() if isinstance(z, Tensor) else None,
+                  logdet.sum() if isinstance(logdet, Tensor) else None]
+    flags = []
+    for name in names:
+        param = registered.get(name)
+        for objective in objectives:
+            if param is None or objective is None or not objective.requires_grad:
+                flags.append(False)
+                continue
+            (grad,) = torch.autograd.grad(objective, param, retain_graph=True, allow_unused=True)
+            flags.append(grad is not None and bool(grad.abs().sum() > 0))
+    return tuple(flags)
+
+
+def _gradient_outputs(names: tuple[str, ...], direction: str) -> tuple[str, ...]:
+    return tuple(f"{name} {part}" for name in names for part in (
+        f"receives a gradient from z = {direction}(x) (True: it trains)",
+        f"receives a gradient from {direction}'s log-det"))
+
+
+_ACTNORM_PARAMETERS = ("bias", "log_scale")
+
+
+def _actnorm_trains_inputs(channels: int, h: int, w: int, batch: int, seed: int,
+                           requires_grad: bool = False) -> dict[str, Any]:
+    x_init, x = _images(batch + 2, channels, h, w, seed=seed), _images(batch, channels, h, w, seed=seed + 10)
+    if requires_grad:
+        x_init.requires_grad_(True)
+        x.requires_grad_(True)
+    return {"channels": channels, "x_init": x_init, "x": x}
+
+
+ACTNORM_TRAINS_CASES = [
+    Case("3 channels, 4×5 pixels: a first batch initialises, a second is a training batch",
+         lambda: _actnorm_trains_inputs(3, 4, 5, 2, seed=250)),
+    Case("1 channel, 8×8 pixels (a digit-sized image)", lambda: _actnorm_trains_inputs(1, 8, 8, 3, seed=260)),
+    Case("2 channels, 3×2 pixels, data batches that require grad (x.requires_grad_(): an in-place edit raises)",
+         lambda: _actnorm_trains_inputs(2, 3, 2, 2, seed=270, requires_grad=True)),
+]
+
+
+def _actnorm_trains_protocol(cls: Any, channels: int, x_init: Tensor, x: Tensor) -> tuple[bool, ...]:
+    """Initialise ``cls(channels)`` on ``x_init``, evaluate the training batch ``x`` data→base (the direction of
+    the log-likelihood) and report which parameters its points and its log-det reach by autograd."""
+    layer = cls(channels).double()
+    layer.inverse(x_init)
+    z, logdet = layer.inverse(x)
+    return _gradient_flags(layer, _ACTNORM_PARAMETERS, z, logdet, seed=280)
+
+
+ACTNORM_TRAINS_MISTAKES = [
+    Mistake("normalisation inside torch.no_grad()",
+            "only the initialisation belongs in the `with torch.no_grad():` block; compute z after it (dedent it): "
+            "under no_grad, z carries no gradient, so training never moves bias and log_scale after their "
+            "initial values",
+            lambda ref, kw: (False, False, False, True)),
+    Mistake("log-det detached from log_scale",
+            "build the log-det from the tensor self.log_scale (h·w·self.log_scale.sum(), then .expand(batch)): "
+            "`.item()`, `float(…)` or `torch.full(…, value)` cut it out of the graph, so the log-det term of the "
+            "loss never trains log_scale",
+            lambda ref, kw: (True, False, True, False)),
+    Mistake("bias and log_scale not registered as parameters",
+            "wrap them in nn.Parameter(torch.zeros(channels)): a plain tensor, even with requires_grad=True, is not "
+            "in layer.parameters(), so the optimiser never updates it (and state_dict does not save it)",
+            lambda ref, kw: (False, False, False, False)),
+]
+
+
 # --- the log-determinants of a 1x1 convolution ------------------------------------------------------------
 
 
@@ -368,6 +443,47 @@ LU_MISTAKES = [
             "U_ii = sign_s_i·exp(log_abs_s_i): without the fixed signs, W is a different matrix (its log|det| is "
             "the same, its action is not)",
             lambda ref, kw: _with_factors(ref, kw, signs=False)),
+]
+
+
+_LU_PARAMETERS = ("lower", "upper", "log_abs_s")
+
+
+def _lu_trains_inputs(c: int, h: int, w: int, batch: int, seed: int, requires_grad: bool = False) -> dict[str, Any]:
+    x = 2.0 * randn(batch, c, h, w, seed=seed + 11)
+    if requires_grad:
+        x.requires_grad_(True)
+    return {"channels": c, "state": _lu_state(c, seed), "x": x}
+
+
+LU_TRAINS_CASES = [
+    Case("3 channels, 4×5 pixels, batch of 2", lambda: _lu_trains_inputs(3, 4, 5, 2, seed=440)),
+    Case("6 channels, 2×2 pixels, batch of 3", lambda: _lu_trains_inputs(6, 2, 2, 3, seed=450)),
+    Case("2 channels, 3×3 pixels, a data batch that requires grad (x.requires_grad_())",
+         lambda: _lu_trains_inputs(2, 3, 3, 2, seed=460, requires_grad=True)),
+]
+
+
+def _lu_trains_protocol(cls: Any, channels: int, state: Mapping[str, Tensor], x: Tensor) -> tuple[bool, ...]:
+    """Load the factors ``state`` into ``cls(channels)``, evaluate ``x`` data→base and report which parameters
+    its points and its log-det reach by autograd."""
+    layer = cls(channels).to(_F64)
+    layer.load_state_dict(dict(state))
+    z, logdet = layer.inverse(x)
+    return _gradient_flags(layer, _LU_PARAMETERS, z, logdet, seed=470)
+
+
+LU_TRAINS_MISTAKES = [
+    Mistake("W⁻¹ computed outside autograd",
+            "the inverse matrix must stay in the graph: build W⁻¹ from the factors with torch operations and no "
+            "`torch.no_grad()`, `.detach()`, `.data` or NumPy — otherwise z = W⁻¹x carries no gradient and lower, "
+            "upper and log_abs_s are trained by the log-det alone (lower and upper never move)",
+            lambda ref, kw: (False, False, False, False, False, True)),
+    Mistake("log-det detached from log_abs_s",
+            "return the log-det as a tensor built from self.log_abs_s (your lu_logdet, then .expand(batch)): "
+            "`.item()`, `float(…)` or `torch.full(…, value)` cut it out of the graph, so the log-det term of the "
+            "loss never trains log_abs_s",
+            lambda ref, kw: (True, False, True, False, True, False)),
 ]
 
 
@@ -620,6 +736,8 @@ CHECKS = [
           outputs=("bias", "log_scale")),
     Check("ActNorm", cases=ACTNORM_CASES, mistakes=ACTNORM_MISTAKES,
           protocol=_actnorm_protocol, outputs=ACTNORM_OUTPUTS),
+    Check("ActNorm_trains", key="ActNorm", cases=ACTNORM_TRAINS_CASES, mistakes=ACTNORM_TRAINS_MISTAKES,
+          protocol=_actnorm_trains_protocol, outputs=_gradient_outputs(_ACTNORM_PARAMETERS, "inverse")),
     Check("conv1x1_logdet", cases=CONV_LOGDET_CASES,
           mistakes=CONV_LOGDET_MISTAKES),
     Check("lu_logdet", cases=LU_LOGDET_CASES, mistakes=LU_LOGDET_MISTAKES),
@@ -632,6 +750,9 @@ CHECKS = [
           protocol=_lu_protocol,
           outputs=("x = forward(z)", "forward log-det", "z = inverse(x)", "inverse log-det",
                    "how the log-det is computed")),
+    Check("LUInvertible1x1Conv_trains", key="LUInvertible1x1Conv", cases=LU_TRAINS_CASES,
+          mistakes=LU_TRAINS_MISTAKES, protocol=_lu_trains_protocol,
+          outputs=_gradient_outputs(_LU_PARAMETERS, "inverse")),
     Check("squeeze", cases=SQUEEZE_CASES, mistakes=SQUEEZE_MISTAKES, atol=0.0, rtol=0.0),
     Check("unsqueeze", cases=UNSQUEEZE_CASES, mistakes=UNSQUEEZE_MISTAKES, atol=0.0,
           rtol=0.0),

@@ -28,6 +28,8 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearHiddenTests
 
+from flowcourse_instructor.grading.config import GRADING_SIDE
+
 __all__ = ["MARKERS", "prepare_lesson", "prepare_lessons", "copy_mathjax", "build"]
 
 #: Text that must never reach the site: nbgrader's region markers and the hidden tests' calls.
@@ -96,14 +98,20 @@ def prepare_lessons(root: Path, pages: Path) -> list[Path]:
     A page whose content is unchanged is not rewritten, so Sphinx does not re-read it; stale pages are removed.
     """
     pages.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, released = [], []
     for source in sorted((root / "solutions").glob("[0-9][0-9]-*/[0-9][0-9]-*.ipynb")):
         page = pages / source.name
         text = nbformat.writes(prepare_lesson(nbformat.read(source, as_version=4))) + "\n"
         if not page.exists() or page.read_text(encoding="utf-8") != text:
             page.write_text(text, encoding="utf-8")
         written.append(page)
-    for stale in set(pages.glob("*.ipynb")) - set(written):
+        for module in sorted(source.parent.glob("*.py")):  # what the lesson releases with it, which its demos import
+            if module.name not in GRADING_SIDE:
+                if pages / module.name in released:
+                    raise ValueError(f"two lessons release a file named {module.name}: rename one")
+                shutil.copy2(module, pages / module.name)
+                released.append(pages / module.name)
+    for stale in {*pages.glob("*.ipynb"), *pages.glob("*.py")} - {*written, *released}:
         stale.unlink()
     return written
 
