@@ -27,8 +27,7 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +46,7 @@ from flowcourse.data import (
     nats_per_dim,
     two_moons_split,
 )
-from flowcourse.training import fit_max_likelihood, single_thread
+from flowcourse.training import default_dtype, fit_max_likelihood, single_thread
 
 #: The figures the issue quotes (test bits/dim on the digits).
 ISSUE = {"categorical": 2.42, "gaussian": 2.46, "realnvp": 2.18}
@@ -84,17 +83,6 @@ class Row:
     ours: float
     reference: str
     cpu_s: float
-
-
-@contextmanager
-def default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    """Build modules under ``dtype`` (the lessons run with float64 as the default) and restore it after."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(before)
 
 
 def _timed(fn: Callable[[], float]) -> tuple[float, float]:

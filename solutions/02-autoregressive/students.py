@@ -59,6 +59,102 @@ def sequential_inverse(conditioner, step, y):
     return u, logdet
 '''
 
+AFFINE_IN_PLACE = '''
+def affine_autoregressive(z, shift, log_scale):
+    """x = z * exp(log_scale) + shift; returns (x, log|det dx/dz|) = (x, sum of log_scale), shape (batch,)."""
+    x = z.mul_(torch.exp(log_scale)).add_(shift)  # no extra copy of z
+    return x, log_scale.sum(dim=-1)
+
+
+def affine_autoregressive_inverse(x, shift, log_scale):
+    """z = (x - shift) * exp(-log_scale); returns (z, log|det dz/dx|), shape (batch,)."""
+    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)
+'''
+
+AFFINE_INVERSE_LOGDET_SIGN = '''
+def affine_autoregressive(z, shift, log_scale):
+    """x = z * exp(log_scale) + shift; returns (x, log|det dx/dz|) = (x, sum of log_scale), shape (batch,)."""
+    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)
+
+
+def affine_autoregressive_inverse(x, shift, log_scale):
+    """z = (x - shift) * exp(-log_scale); returns (z, log|det dz/dx|), shape (batch,)."""
+    return (x - shift) * torch.exp(-log_scale), log_scale.sum(dim=-1)
+'''
+
+SEQUENTIAL_DEFAULT_DTYPE = '''
+def sequential_inverse(conditioner, step, y):
+    """Solve u = step(y, *conditioner(u)) in exactly d = y.shape[-1] conditioner passes; returns (u, logdet)."""
+    batch, d = y.shape
+    u = torch.zeros(batch, d)
+    for _ in range(d):
+        u, logdet = step(y, *conditioner(u))
+    return u, logdet
+'''
+
+# correct answers written differently from the key (einsum, argsort, torch.where, a while loop, keyword calls)
+UNUSUAL_STYLE = {
+    "triangular_logdet": '''
+def triangular_logdet(J):
+    return torch.einsum("...ii->...i", J).abs().log().sum(-1)
+''',
+    "affine_autoregressive": '''
+def affine_autoregressive(z, shift, log_scale):
+    x = torch.addcmul(shift, z, log_scale.exp())
+    return x, torch.einsum("bi->b", log_scale)
+
+
+def affine_autoregressive_inverse(x, shift, log_scale):
+    return (x - shift) / log_scale.exp(), -log_scale.sum(1)
+''',
+    "made_degrees": '''
+def made_degrees(d, order=None):
+    if order is None:
+        order = list(range(d))
+    return torch.argsort(torch.tensor(order)) + 1
+
+
+def made_masks(d, hidden_sizes, order=None):
+    m_in = made_degrees(d, order)
+    degrees = [m_in] + [torch.tensor([k % (d - 1) + 1 for k in range(h)]) for h in hidden_sizes]
+    masks = [torch.where(degrees[l + 1][:, None] >= degrees[l][None, :], 1.0, 0.0).float()
+             for l in range(len(hidden_sizes))]
+    masks.append(torch.where(m_in[:, None] > degrees[-1][None, :], 1.0, 0.0).float())
+    return masks
+''',
+    "sequential_inverse": '''
+def sequential_inverse(conditioner, step, y):
+    u, passes = y.new_zeros(y.shape), 0
+    while passes < y.shape[1]:
+        shift, log_scale = conditioner(u)
+        u, logdet = step(y, shift, log_scale)
+        passes += 1
+    return u, logdet
+''',
+    "maf_forward": '''
+def maf_forward(z, conditioner):
+    return sequential_inverse(conditioner=conditioner, step=affine_autoregressive, y=z)
+
+
+def maf_inverse(x, conditioner):
+    mu, alpha = conditioner(x)
+    return affine_autoregressive_inverse(x, shift=mu, log_scale=alpha)
+
+
+def iaf_forward(z, conditioner):
+    mu, alpha = conditioner(z)
+    return affine_autoregressive(z, shift=mu, log_scale=alpha)
+
+
+def iaf_inverse(x, conditioner):
+    return sequential_inverse(conditioner=conditioner, step=affine_autoregressive_inverse, y=x)
+''',
+    "answer_q2": "answer_q2 = 'b'\n",
+    "answer_maf_sample_passes": "answer_maf_sample_passes = 64.0\n",
+    "answer_vae_posterior": "answer_vae_posterior = ' B '\n",
+    "answer_leaky_mask": "answer_leaky_mask = 'C'\n",
+}
+
 _MAF_IAF_HEAD = '''
 def maf_forward(z, conditioner):
     """MAF sampling."""
@@ -94,6 +190,42 @@ def _maf_iaf(maf_forward: str, maf_inverse: str, iaf_forward: str, iaf_inverse: 
 LESSON = "02-autoregressive"
 
 STUDENTS = [
+    {
+        "id": "l02-correct-unusual-style",
+        "lesson": LESSON,
+        "about": "every answer right but written unlike the key (einsum, argsort, torch.where, a while loop, "
+                 "keyword calls); quiz answers under the names the cells state, in lower case or with spaces",
+        "patches": UNUSUAL_STYLE,
+        "expect_points": {},
+    },
+    {
+        "id": "l02-affine-step-in-place",
+        "lesson": LESSON,
+        "about": "the affine step edits its input z in place (z.mul_().add_()); MAF sampling and IAF sampling "
+                 "pass their own z to it, so they change their caller's z too",
+        "patches": {"affine_autoregressive": AFFINE_IN_PLACE},
+        "expect_points": {"affine_autoregressive": 0, "maf_forward": 0, "iaf_forward": 0},
+        "expect_message": ("changed its input `z` in place", "in-place edit of an input"),
+    },
+    {
+        "id": "l02-helper-only-inverse-logdet-sign",
+        "lesson": LESSON,
+        "about": "only the inverse affine step is wrong (log-det +Σα); the MAF density and the IAF density that "
+                 "call it are right given it, so only the step's point is lost",
+        "patches": {"affine_autoregressive": AFFINE_INVERSE_LOGDET_SIGN},
+        "expect_points": {"affine_autoregressive_inverse": 0},
+        "expect_message": ("inverse log-det not negated", "what is wrong here comes from your "
+                                                          "`affine_autoregressive_inverse`"),
+    },
+    {
+        "id": "l02-sequential-default-dtype",
+        "lesson": LESSON,
+        "about": "sequential_inverse starts from torch.zeros(batch, d), float64 by default: the float32 case "
+                 "(the MAF demo's dtype) fails with the conditioner's dtype message",
+        "patches": {"sequential_inverse": SEQUENTIAL_DEFAULT_DTYPE},
+        "expect_points": {"sequential_inverse": 3 * 4 / 5},
+        "expect_message": "make new tensors in y's dtype",
+    },
     {
         "id": "l02-made-mask-off-by-one",
         "lesson": LESSON,
@@ -133,7 +265,7 @@ STUDENTS = [
         "about": "d - 1 passes in the sequential inverse (which MAF sampling and IAF density reuse)",
         "patches": {"sequential_inverse": SEQUENTIAL_D_MINUS_1},
         "expect_points": {"sequential_inverse": 0, "maf_forward": 0, "iaf_inverse": 0},
-        "expect_message": "d − 1 passes (off by one)",
+        "expect_message": ("d − 1 passes (off by one)", "your sequential_inverse stops one pass early"),
     },
     {
         "id": "l02-triangular-logdet-not-summed",
@@ -279,6 +411,7 @@ def affine_autoregressive_inverse(x, shift, log_scale):
     """z = (x - shift) * exp(-log_scale); returns (z, log|det dz/dx|), shape (batch,)."""
     return x * torch.exp(-log_scale) - shift, -log_scale.sum(dim=-1)
 ''',
+        "inverse log-det not negated (+Σ α)": AFFINE_INVERSE_LOGDET_SIGN,
         "multiplied by e^α instead of dividing": '''
 def affine_autoregressive_inverse(x, shift, log_scale):
     """z = (x - shift) * exp(-log_scale); returns (z, log|det dz/dx|), shape (batch,)."""
@@ -311,6 +444,7 @@ def sequential_inverse(conditioner, step, y):
 ''',
     },
     "maf_forward": {
+        "your sequential_inverse stops one pass early (d − 1 passes)": SEQUENTIAL_D_MINUS_1,
         "MAF vs IAF direction, MAF sampled in one pass (that is the IAF's forward)": '''
 def maf_forward(z, conditioner):
     """MAF sampling x = z e^alpha(x) + mu(x): d passes. Returns (x, log|det dx/dz|)."""
@@ -351,6 +485,7 @@ def iaf_forward(z, conditioner):
 ''',
     },
     "iaf_inverse": {
+        "your sequential_inverse stops one pass early (d − 1 passes)": SEQUENTIAL_D_MINUS_1,
         "MAF vs IAF direction, IAF density in one pass (that is the MAF's inverse)": '''
 def iaf_inverse(x, conditioner):
     """IAF density direction z = (x - mu(z)) e^-alpha(z): d passes. Returns (z, log|det dz/dx|)."""

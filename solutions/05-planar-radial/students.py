@@ -189,13 +189,20 @@ def planar_forward(z, u, w, b):
     return x, logdet
 ''',
     },
+    # the worked values as a wrong planar_logdet (exercise 1) computes them: the hint sends the student there
     "worked_05_logdet_raw_u": {
         "û where the raw u was asked": '''
 logdet_raw_u = float(planar_logdet(z_ex, planar_u_hat(u_ex, w_ex), w_ex, b_ex))
 ''',
         "tanh instead of its derivative": '''
-a_ex = z_ex @ w_ex + b_ex
-logdet_raw_u = float(torch.log(1 + torch.tanh(a_ex) * (w_ex @ u_ex)))
+def planar_logdet(z, u, w, b):
+    a = z @ w + b
+    return torch.log(torch.abs(1 + torch.tanh(a) * (w @ u)))
+''',
+        "derivative of tanh without the square": '''
+def planar_logdet(z, u, w, b):
+    dh = 1 - torch.tanh(z @ w + b)     # tanh' (square forgotten)
+    return torch.log(torch.abs(1 + dh * (w @ u)))
 ''',
     },
     "planar_u_hat": {
@@ -233,6 +240,11 @@ logdet_u_hat = float(planar_logdet(z_ex, u_ex, w_ex, b_ex))
         "tanh instead of its derivative": '''
 u_hat_ex = planar_u_hat(u_ex, w_ex)
 logdet_u_hat = float(torch.log(1 + torch.tanh(z_ex @ w_ex + b_ex) * (w_ex @ u_hat_ex)))
+''',
+        "derivative of tanh without the square": '''
+def planar_logdet(z, u, w, b):
+    a = z @ w + b
+    return torch.log((1 + (1 - torch.tanh(a)) * (w @ u)).abs())
 ''',
         "‖w‖ instead of ‖w‖²": '''
 wu_ex = w_ex @ u_ex
@@ -316,6 +328,24 @@ class Planar(nn.Module):
         if self.reparameterize:
             wu = self.w @ self.u
             u = self.u + (-1 + F.softplus(wu) - wu) * self.w / self.w.norm()
+        return planar_forward(z, u, self.w, self.b)
+''',
+    },
+    "Planar_trains": {
+        "û detached from u": '''
+class Planar(nn.Module):
+    def __init__(self, d, reparameterize=True):
+        super().__init__()
+        bound = 1 / math.sqrt(d)
+        self.u = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.w = nn.Parameter(torch.empty(d).uniform_(-bound, bound))
+        self.b = nn.Parameter(torch.zeros(()))
+        self.reparameterize = reparameterize
+
+    def forward(self, z):
+        u = self.u
+        if self.reparameterize:
+            u = planar_u_hat(self.u, self.w).detach()   # û is a fixed function of u, w
         return planar_forward(z, u, self.w, self.b)
 ''',
     },

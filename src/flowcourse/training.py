@@ -50,7 +50,7 @@ from tqdm import tqdm
 
 from flowcourse.base import check_batch
 
-__all__ = ["NonFiniteLoss", "fit_max_likelihood", "fit_reverse_kl", "single_thread"]
+__all__ = ["NonFiniteLoss", "fit_max_likelihood", "fit_reverse_kl", "single_thread", "default_dtype"]
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -63,6 +63,24 @@ _CAUSES = (
     "needed — the loss then runs off to -inf); log(1+exp(x)) instead of softplus; a planar/radial layer "
     "that is not invertible (raw u instead of u-hat); or a learning rate that is too high."
 )
+
+
+@contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Run the block with ``dtype`` as torch's default dtype and restore the previous one afterwards, even on error.
+
+    >>> with default_dtype(torch.float64):
+    ...     torch.zeros(1).dtype
+    torch.float64
+    >>> torch.get_default_dtype()
+    torch.float32
+    """
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 @contextmanager

@@ -13,6 +13,11 @@ optimiser. The formulas are the lesson's exercises, so this module does not cont
 * ``bound(log_px_given_z, log_pz, log_q0, sum_logdet)``: the Monte-Carlo ELBO per example from pieces of
   shape ``(S, n)``.
 
+A second, smaller part fits a posterior to ONE observation of a fixed model whose log joint
+:math:`\log p(x, z)` is given (no encoder, no decoder to train), with the same formulas:
+:func:`grid_log_evidence` (the true posterior on a grid and :math:`\log p(x)` by quadrature),
+:class:`PlanarLayers`, :class:`FittedPosterior`, :func:`posterior_elbo` and :func:`fit_posterior`.
+
 Everything else is here: :func:`binarize`, the two tanh MLPs, the reparameterised draw
 :math:`z_0 = \mu + \sigma \odot \varepsilon`, an optional flow prior (a base→data flow on :math:`\mathcal{N}(0, I)`,
 evaluated by its inverse), the log importance weights, the ELBO, and :func:`train_vae`.
@@ -23,6 +28,7 @@ likelihood=bernoulli_log_prob, posterior_flow=amortized_planar_flow, bound=flow_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -34,7 +40,8 @@ from flowcourse.data import digits
 from flowcourse.training import single_thread
 
 __all__ = ["DIGITS_THRESHOLD", "MAX_GRAD_NORM", "binarize", "binary_digits", "mlp", "FlowVAE",
-           "log_importance_weights", "elbo", "train_vae"]
+           "log_importance_weights", "elbo", "train_vae", "grid_log_evidence", "PlanarLayers", "FittedPosterior",
+           "posterior_elbo", "fit_posterior"]
 
 DIGITS_THRESHOLD = 8.0
 MAX_GRAD_NORM = 5.0
@@ -68,7 +75,7 @@ def mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
 
 
 def _check_formulas(formulas: dict[str, object]) -> None:
-    for name in _FORMULAS:
+    for name in formulas:
         if not callable(formulas[name]):
             raise TypeError(f"{name} must be a function (the notebook's), got {type(formulas[name]).__name__}")
 
@@ -278,3 +285,117 @@ def train_vae(K: int, *, steps: int, base_log_prob: Callable[[Tensor, Tensor, Te
             nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
             optimiser.step()
     return model.eval()
+
+
+# --- a posterior we can see: fitting q to one fixed model ---------------------------------------------------------
+
+
+def grid_log_evidence(log_joint: Callable[[Tensor], Tensor], *, half_width: float = 5.0,
+                      n: int = 401) -> tuple[Tensor, Tensor, float]:
+    r"""The unnormalised log posterior on a square grid and :math:`\log p(x)` by quadrature.
+
+    ``log_joint(z)`` is :math:`\log p(x, z)` for the observed :math:`x`, for points ``z`` of shape
+    ``(m, 2)``. On the grid :math:`[-h, h]^2` with ``n`` points per axis,
+    :math:`\log p(x) \approx \operatorname{logsumexp}_{\text{grid}} \log p(x, z) + \log(\text{cell area})`.
+    Returns ``(t, log_joint_grid, log_px)``: the axis ``t`` (``n`` points), the log joint of shape
+    ``(n, n)`` (row ``i``: :math:`z_1 = t_i`; column ``j``: :math:`z_2 = t_j`) and the float :math:`\log p(x)`.
+
+    >>> t, lj, log_px = grid_log_evidence(lambda z: -0.5 * (z ** 2).sum(-1) - math.log(2 * math.pi))
+    >>> round(log_px, 6)  # a normalised density integrates to 1
+    0.0
+    """
+    if not half_width > 0 or isinstance(n, bool) or not isinstance(n, int) or n < 3:
+        raise ValueError(f"need half_width > 0 and an int n >= 3, got {half_width!r}, {n!r}")
+    t = torch.linspace(-half_width, half_width, n, dtype=torch.get_default_dtype())
+    lj = log_joint(torch.cartesian_prod(t, t)).reshape(n, n)
+    cell = float(t[1] - t[0]) ** 2
+    return t, lj, float(torch.logsumexp(lj.flatten(), 0)) + math.log(cell)
+
+
+class PlanarLayers(nn.Module):
+    r"""``K`` planar layers with ONE parameter set each (not amortised), run by the lesson's ``posterior_flow``.
+
+    ``forward(z0)`` repeats the parameters ``u, w`` of shape ``(K, d)`` and ``b`` of shape ``(K,)`` for every
+    row of ``z0`` and returns ``posterior_flow(z0, u, w, b)``: ``(z_K, sum of forward log-dets)``.
+    The initial ``u, w`` are small random numbers (``0.5 * randn``), ``b = 0``.
+    """
+
+    def __init__(self, K: int, d: int, *, posterior_flow: Callable[[Tensor, Tensor, Tensor, Tensor],
+                                                                    tuple[Tensor, Tensor]]) -> None:
+        super().__init__()
+        _check_formulas({"posterior_flow": posterior_flow})
+        self.posterior_flow = posterior_flow
+        self.u = nn.Parameter(0.5 * torch.randn(K, d))
+        self.w = nn.Parameter(0.5 * torch.randn(K, d))
+        self.b = nn.Parameter(torch.zeros(K))
+
+    def forward(self, z0: Tensor) -> tuple[Tensor, Tensor]:
+        """``(z_K, sum_logdet)`` for ``z0`` of shape ``(n, d)``."""
+        n, (K, d) = z0.shape[0], self.u.shape
+        return self.posterior_flow(z0, self.u.expand(n, K, d), self.w.expand(n, K, d), self.b.expand(n, K))
+
+
+class FittedPosterior(nn.Module):
+    r"""A posterior for ONE observation: :math:`z_0 \sim \mathcal{N}(\mu, \operatorname{diag}\sigma^2)` pushed
+    through ``flow`` (any module ``z0 -> (z_K, sum of forward log-dets)``; ``None``: the Gaussian itself).
+
+    ``base_log_prob(z, mu, log_sigma)`` is the lesson's :math:`\log q_0`. :math:`\mu = 0`,
+    :math:`\log\sigma = 0` at the start.
+    """
+
+    def __init__(self, d: int, flow: nn.Module | None = None, *,
+                 base_log_prob: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
+        super().__init__()
+        _check_formulas({"base_log_prob": base_log_prob})
+        self.base_log_prob, self.flow = base_log_prob, flow
+        self.mu = nn.Parameter(torch.zeros(d))
+        self.log_sigma = nn.Parameter(torch.zeros(d))
+
+    def sample(self, n_samples: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        r"""``(z_K, log_q0, sum_logdet)`` of ``n_samples`` reparameterised draws: ``(S, d)``, ``(S,)``, ``(S,)``."""
+        eps = torch.randn((_check_count("n_samples", n_samples), self.mu.shape[0]), generator=generator,
+                          dtype=self.mu.dtype)
+        z0 = self.mu + self.log_sigma.exp() * eps
+        log_q0 = self.base_log_prob(z0, self.mu, self.log_sigma)
+        if self.flow is None:
+            return z0, log_q0, torch.zeros_like(log_q0)
+        zK, sum_logdet = self.flow(z0)
+        return zK, log_q0, sum_logdet
+
+
+def posterior_elbo(log_joint: Callable[[Tensor], Tensor], posterior: FittedPosterior, *,
+                   bound: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor], n_samples: int,
+                   generator: torch.Generator | None = None) -> Tensor:
+    r"""The Monte-Carlo ELBO of ``posterior`` for the model ``log_joint`` (a 0-d tensor), by ``bound``.
+
+    The bound's pieces are passed as ``(S, 1)``: :math:`\log p(x, z_K)` as ``log_px_given_z`` with a zero
+    ``log_pz`` (the log joint already contains the prior), :math:`\log q_0` and the summed log-dets.
+    """
+    zK, log_q0, sum_logdet = posterior.sample(n_samples, generator)
+    col = lambda t: t[:, None]  # noqa: E731 - one example: shape (S, 1)
+    return bound(col(log_joint(zK)), torch.zeros_like(col(log_q0)), col(log_q0), col(sum_logdet))[0]
+
+
+def fit_posterior(log_joint: Callable[[Tensor], Tensor], posterior: FittedPosterior, *,
+                  bound: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor], steps: int = 400,
+                  n_samples: int = 64, lr: float = 0.05, seed: int = 0) -> FittedPosterior:
+    r"""Maximise :func:`posterior_elbo` over ``posterior``'s parameters (Adam, ``n_samples`` draws a step).
+
+    The model is fixed, so this is variational inference for one observation: the best ELBO the family
+    reaches is :math:`\log p(x) - \min_q \mathrm{KL}(q\,\|\,p(z \mid x))`. Deterministic in ``seed`` (the noise
+    comes from a generator seeded with it). Runs on one torch thread; returns ``posterior``.
+
+    References: Rezende & Mohamed (2015), *Variational Inference with Normalizing Flows*, section 6.1.
+    """
+    steps = _check_count("steps", steps)
+    generator = torch.Generator().manual_seed(seed)
+    with single_thread():
+        optimiser = torch.optim.Adam(posterior.parameters(), lr=lr)
+        for step in range(steps):
+            loss = -posterior_elbo(log_joint, posterior, bound=bound, n_samples=n_samples, generator=generator)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the negative ELBO became {float(loss)} at step {step} of {steps}")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    return posterior

@@ -28,7 +28,6 @@ import contextlib
 import io
 import os
 import textwrap
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import nbformat
 import torch
 
 import flowcourse_lessons
+from flowcourse.training import default_dtype
 from flowcourse_instructor.grading.checks import all_checks
 from flowcourse_instructor.grading.judge import CheckResult, judge_check
 from flowcourse_instructor.grading.kernel import run_cases
@@ -75,23 +75,12 @@ def test_objects(assignment: str) -> dict[str, str]:
     return found
 
 
-@contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    """Run with ``dtype`` as torch's default (notebooks set float64), and restore the caller's afterwards."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(before)
-
-
 @cache
 def _solution_state(assignment: str) -> tuple[dict[str, Any], torch.dtype, tuple[str, ...]]:
     namespace: dict[str, Any] = {"__name__": "__student__"}
     failed = []
     os.environ.setdefault("MPLBACKEND", "Agg")
-    with _default_dtype(torch.get_default_dtype()):
+    with default_dtype(torch.get_default_dtype()):
         for cell in _cells(assignment):
             _run_cell(cell, namespace, failed)
         dtype = torch.get_default_dtype()  # what the notebook left set: its functions run under it
@@ -122,7 +111,7 @@ def judge_object(check_name: str, obj: Any, namespace: dict[str, Any] | None = N
     """
     spec = all_checks()[check_name]
     dtype = _solution_state(flowcourse_lessons.assignment_of(spec.lesson))[1]
-    with _default_dtype(dtype):
+    with default_dtype(dtype):
         return judge_check(spec, run_cases(spec, obj, namespace=namespace))
 
 
@@ -138,7 +127,7 @@ def judge_source(assignment: str, check_name: str, source: str) -> CheckResult:
     namespace = solution_namespace(assignment)
     failed: list[str] = []
     placed = False
-    with _default_dtype(_solution_state(assignment)[1]):
+    with default_dtype(_solution_state(assignment)[1]):
         for cell in _cells(assignment):
             if not cell.metadata.get("nbgrader", {}).get("solution"):
                 continue
