@@ -139,6 +139,10 @@ def test_the_student_environment_has_no_key_and_no_grader():
     assert ".venv-student" in str(toolkit), toolkit  # the wheel's copy, not the repository's source
     files = {str(p): p.read_text() for p in toolkit.rglob("*.py")}
     assert _toolkit_problems(files) == []
+    # and no other file of the environment names a quiz answer or the grading side (nbgrader itself knows its markers)
+    tokens = re.compile("|".join([*map(re.escape, sorted(ANSWERS)), "flowcourse_lessons", "flowcourse_instructor"]))
+    leaks = [str(p) for p in toolkit.parent.rglob("*.py") if tokens.search(p.read_text(errors="replace"))]
+    assert leaks == []
 
 
 def test_the_student_pins_are_the_course_pins():

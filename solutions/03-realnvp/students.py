@@ -2,7 +2,9 @@
 
 Each student is the full solution with one solution cell replaced; every test cell not listed in
 ``expect_points`` is expected at full points. The layer class calls the student's own coupling functions
-and soft clamp, so a mistake there also costs the class's points (listed).
+and soft clamp; a mistake there is charged once, in the helper, where the judge can trace the layer's wrong
+output to the helper's (an affine use of it); a helper's wrong shape, or a soft clamp whose error passes
+through exp, still costs the layer's points too, with a message naming the helper (listed).
 """
 
 LESSON = "03-realnvp"
@@ -94,6 +96,58 @@ LAYER_SEES_ALL = _LAYER.format(conditioner='''\
             log_s = soft_clamp(log_s, self.clamp)
         return log_s, t''')
 
+LAYER_DETACHED = _LAYER.format(conditioner='''\
+        # the network is never inverted, so it needs no gradient (wrong: then it never trains)
+        log_s, t = self.net(self.mask * z).detach().chunk(2, dim=1)
+        if self.clamp is not None:
+            log_s = soft_clamp(log_s, self.clamp)
+        return log_s, t''')
+
+FORWARD_IN_PLACE = _FORWARD.format(body='''\
+    log_s = (1 - mask) * log_s
+    x = z.mul_(torch.exp(log_s)).add_((1 - mask) * t)  # saves a copy, but edits the caller's z
+    return x, log_s.expand_as(z).reshape(z.shape[0], -1).sum(dim=1)''')
+
+FORWARD_DEFAULT_DTYPE = _FORWARD.format(body='''\
+    keep = mask.expand_as(z)
+    x = torch.where(keep == 1, z, z * torch.exp(log_s) + t)
+    logdet = torch.zeros(z.shape[0])  # the default dtype (float64 here), not z's
+    for i in range(z.shape[1]):
+        if mask.reshape(-1)[i] == 0:
+            logdet = logdet + log_s.expand_as(z)[:, i]
+    return x, logdet''')
+
+# correct code in unusual ways: torch.where selections, einsum sums, expm1 and a stable tanh, int64 masks
+UNUSUAL_FORWARD = '''
+def coupling_forward(z, mask, log_s, t):
+    moved = (mask == 0).expand_as(z)
+    scale = torch.where(moved, log_s.expand_as(z), torch.zeros_like(z))
+    x = torch.where(moved, z * scale.exp() + t.expand_as(z), z)
+    return x, torch.einsum("bi->b", scale)
+'''
+
+UNUSUAL_INVERSE = '''
+def coupling_inverse(x, mask, log_s, t):
+    moved = (mask == 0).expand_as(x)
+    scale = torch.where(moved, log_s.expand_as(x), torch.zeros_like(x))
+    z = torch.where(moved, (x - t.expand_as(x)) * torch.exp(-scale), x)
+    return z, -torch.einsum("bi->b", scale)
+'''
+
+UNUSUAL_SOFT_CLAMP = '''
+def soft_clamp(log_s, bound):
+    """bound * tanh(log_s / bound), written with expm1: tanh(u) = -expm1(-2|u|) / (1 + exp(-2|u|)) · sign(u)."""
+    u = log_s / bound
+    e = torch.exp(-2 * u.abs())
+    return bound * torch.sign(u) * (-torch.expm1(-2 * u.abs())) / (1 + e)
+'''
+
+UNUSUAL_MASKS = '''
+def alternating_masks(d, n_layers):
+    """Masks of shape (n_layers, d): layer k keeps coordinate i (mask 1) when i + k is even."""
+    return ((torch.arange(n_layers)[:, None] + torch.arange(d)[None, :]) % 2 == 0).long()  # int64 0/1
+'''
+
 MASKS_SAME = '''
 def alternating_masks(d, n_layers):
     """Masks of shape (n_layers, d)."""
@@ -107,16 +161,16 @@ STUDENTS = [
         "lesson": LESSON,
         "about": "the forward scales and shifts the kept half (mask 1) instead of the other one",
         "patches": {"coupling_forward": FORWARD_WRONG_HALF},
-        "expect_points": {"coupling_forward": 0, "AffineCoupling": 0},
-        "expect_message": "wrong mask half",
+        "expect_points": {"coupling_forward": 0},  # charged once: the layer is right given its helper
+        "expect_message": ("wrong mask half", "comes from your `coupling_forward`"),
     },
     {
         "id": "l03-logdet-over-kept-half",
         "lesson": LESSON,
         "about": "the forward log-det sums log s over every coordinate, the kept half included",
         "patches": {"coupling_forward": FORWARD_LOGDET_ALL},
-        "expect_points": {"coupling_forward": 0, "AffineCoupling": 0},
-        "expect_message": "log-det summed over the kept half too",
+        "expect_points": {"coupling_forward": 0},  # charged once: the layer is right given its helper
+        "expect_message": ("log-det summed over the kept half too", "comes from your `coupling_forward`"),
     },
     {
         "id": "l03-logdet-not-summed",
@@ -131,16 +185,16 @@ STUDENTS = [
         "lesson": LESSON,
         "about": "the inverse returns the forward's log-det (+Σ log s)",
         "patches": {"coupling_inverse": INVERSE_SIGN},
-        "expect_points": {"coupling_inverse": 0, "AffineCoupling": 0},
-        "expect_message": "forward log-det returned by the inverse",
+        "expect_points": {"coupling_inverse": 0},  # charged once: the layer is right given its helper
+        "expect_message": ("forward log-det returned by the inverse", "comes from your `coupling_inverse`"),
     },
     {
         "id": "l03-inverse-divides-by-log-s",
         "lesson": LESSON,
         "about": "the inverse divides by log s instead of multiplying by exp(-log s)",
         "patches": {"coupling_inverse": INVERSE_DIVIDES_BY_LOG_S},
-        "expect_points": {"coupling_inverse": 0, "AffineCoupling": 0},
-        "expect_message": "divides by log s",
+        "expect_points": {"coupling_inverse": 0},  # charged once: the layer is right given its helper
+        "expect_message": ("divides by log s", "comes from your `coupling_inverse`"),
     },
     {
         "id": "l03-accepts-zero-scale",
@@ -163,8 +217,10 @@ STUDENTS = [
         "lesson": LESSON,
         "about": "torch.clamp instead of the soft clamp (the layer uses it too)",
         "patches": {"soft_clamp": SOFT_CLAMP_HARD},
+        # the layer's error passes through exp, so the judge cannot excuse it: it loses its points too, with a
+        # message naming soft_clamp
         "expect_points": {"soft_clamp": 0, "AffineCoupling": 0},
-        "expect_message": "hard clamp",
+        "expect_message": ("hard clamp", "calls your `soft_clamp`, which is wrong"),
     },
     {
         "id": "l03-unclamped-scale",
@@ -181,6 +237,43 @@ STUDENTS = [
         "patches": {"AffineCoupling": LAYER_SEES_ALL},
         "expect_points": {"AffineCoupling": 0},
         "expect_message": "conditioner sees the transformed half",
+    },
+    {
+        "id": "l03-in-place-forward",
+        "lesson": LESSON,
+        "about": "z.mul_(…).add_(…): right values, but the caller's z is edited (and a z that requires grad raises); "
+                 "the layer hands its own input to it, so the layer's input is edited too",
+        "patches": {"coupling_forward": FORWARD_IN_PLACE},
+        "expect_points": {"coupling_forward": 0, "AffineCoupling": 0},
+        "expect_message": ("changed its input `z` in place", "in-place edit of an input"),
+    },
+    {
+        "id": "l03-detached-network",
+        "lesson": LESSON,
+        "about": "the conditioner detaches the network's output: every value is right, the network never trains",
+        "patches": {"AffineCoupling": LAYER_DETACHED},
+        "expect_points": {"AffineCoupling_trains": 0},
+        "expect_message": "network output detached",
+    },
+    {
+        "id": "l03-logdet-default-dtype",
+        "lesson": LESSON,
+        "about": "builds the log-det with torch.zeros(batch): float64 out for float32 in (only the float32 case)",
+        "patches": {"coupling_forward": FORWARD_DEFAULT_DTYPE},
+        "expect_points": {"coupling_forward": 2 * 5 / 6},
+        "expect_message": "the dtype must follow the input",
+    },
+    {
+        "id": "l03-unusual-but-right",
+        "lesson": LESSON,
+        "about": "correct code in unusual ways (torch.where, einsum, expm1, int64 masks) and quiz answers in the "
+                 "variables the cells name, lower-case or as expressions: full marks",
+        "patches": {"coupling_forward": UNUSUAL_FORWARD, "coupling_inverse": UNUSUAL_INVERSE,
+                    "soft_clamp": UNUSUAL_SOFT_CLAMP, "alternating_masks": UNUSUAL_MASKS,
+                    "answer_q3": 'answer_q3 = " b "\n', "answer_nice": 'answer_nice = "a"\n',
+                    "answer_nice_peak": "answer_nice_peak = 0.5 / math.pi\n",
+                    "answer_nats_per_dim": "answer_nats_per_dim = -1.18\n"},
+        "expect_points": {},
     },
     {
         "id": "l03-same-mask-every-layer",
@@ -332,6 +425,9 @@ class AffineCoupling(nn.Module):
         if self.clamp is not None:
             log_s = torch.clamp(log_s, -self.clamp, self.clamp)
         return log_s, t'''),
+    },
+    "AffineCoupling_trains": {
+        "network output detached (the conditioner never trains)": LAYER_DETACHED,
     },
     "quiz_03_q3": {
         "any real scale": 'answer_q3 = "A"\n',

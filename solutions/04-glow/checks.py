@@ -161,16 +161,18 @@ ACTNORM_MISTAKES = [
 # --- parameters that must train ---------------------------------------------------------------------------
 
 
-def _gradient_flags(layer: nn.Module, names: tuple[str, ...], z: Any, logdet: Any, seed: int) -> tuple[bool, ...]:
-    """For each parameter name: does a gradient reach it from the points ``z`` (a fixed random weighting of
-    them), and from the log-det? A tensor that is not a registered parameter of ``layer`` never trains: False."""
+def _gradient_flags(layer: nn.Module, z: Any, logdet: Any, from_points: tuple[str, ...], from_logdet: tuple[str, ...],
+                    seed: int) -> tuple[bool, ...]:
+    """Whether autograd carries a gradient to each parameter named in ``from_points`` from the points ``z`` (a fixed
+    random weighting of them), then to each named in ``from_logdet`` from the log-det. A tensor that is not a
+    registered parameter of ``layer`` never trains: False."""
     registered = dict(layer.named_parameters())
-    objectives = [(randn(*z.shape, seed=seed, dtype=z.dtype) * z).sum() if isinstance(z, Tensor) else None,
-                  logdet.sum() if isinstance(logdet, Tensor) else None]
+    points = (randn(*z.shape, seed=seed, dtype=z.dtype) * z).sum() if isinstance(z, Tensor) else None
+    total = logdet.sum() if isinstance(logdet, Tensor) else None
     flags = []
-    for name in names:
-        param = registered.get(name)
-        for objective in objectives:
+    for objective, names in ((points, from_points), (total, from_logdet)):
+        for name in names:
+            param = registered.get(name)
             if param is None or objective is None or not objective.requires_grad:
                 flags.append(False)
                 continue
@@ -179,10 +181,9 @@ def _gradient_flags(layer: nn.Module, names: tuple[str, ...], z: Any, logdet: An
     return tuple(flags)
 
 
-def _gradient_outputs(names: tuple[str, ...], direction: str) -> tuple[str, ...]:
-    return tuple(f"{name} {part}" for name in names for part in (
-        f"receives a gradient from z = {direction}(x) (True: it trains)",
-        f"receives a gradient from {direction}'s log-det"))
+def _gradient_outputs(from_points: tuple[str, ...], from_logdet: tuple[str, ...]) -> tuple[str, ...]:
+    return (*(f"{name} receives a gradient from z = inverse(x) (True: it trains)" for name in from_points),
+            *(f"{name} receives a gradient from inverse's log-det" for name in from_logdet))
 
 
 _ACTNORM_PARAMETERS = ("bias", "log_scale")
@@ -212,7 +213,7 @@ def _actnorm_trains_protocol(cls: Any, channels: int, x_init: Tensor, x: Tensor)
     layer = cls(channels).double()
     layer.inverse(x_init)
     z, logdet = layer.inverse(x)
-    return _gradient_flags(layer, _ACTNORM_PARAMETERS, z, logdet, seed=280)
+    return _gradient_flags(layer, z, logdet, _ACTNORM_PARAMETERS, ("log_scale",), seed=280)
 
 
 ACTNORM_TRAINS_MISTAKES = [
@@ -220,16 +221,16 @@ ACTNORM_TRAINS_MISTAKES = [
             "only the initialisation belongs in the `with torch.no_grad():` block; compute z after it (dedent it): "
             "under no_grad, z carries no gradient, so training never moves bias and log_scale after their "
             "initial values",
-            lambda ref, kw: (False, False, False, True)),
+            lambda ref, kw: (False, False, True)),
     Mistake("log-det detached from log_scale",
             "build the log-det from the tensor self.log_scale (h·w·self.log_scale.sum(), then .expand(batch)): "
             "`.item()`, `float(…)` or `torch.full(…, value)` cut it out of the graph, so the log-det term of the "
             "loss never trains log_scale",
-            lambda ref, kw: (True, False, True, False)),
+            lambda ref, kw: (True, True, False)),
     Mistake("bias and log_scale not registered as parameters",
             "wrap them in nn.Parameter(torch.zeros(channels)): a plain tensor, even with requires_grad=True, is not "
             "in layer.parameters(), so the optimiser never updates it (and state_dict does not save it)",
-            lambda ref, kw: (False, False, False, False)),
+            lambda ref, kw: (False, False, False)),
 ]
 
 
@@ -470,7 +471,7 @@ def _lu_trains_protocol(cls: Any, channels: int, state: Mapping[str, Tensor], x:
     layer = cls(channels).to(_F64)
     layer.load_state_dict(dict(state))
     z, logdet = layer.inverse(x)
-    return _gradient_flags(layer, _LU_PARAMETERS, z, logdet, seed=470)
+    return _gradient_flags(layer, z, logdet, _LU_PARAMETERS, ("log_abs_s",), seed=470)
 
 
 LU_TRAINS_MISTAKES = [
@@ -478,12 +479,12 @@ LU_TRAINS_MISTAKES = [
             "the inverse matrix must stay in the graph: build W⁻¹ from the factors with torch operations and no "
             "`torch.no_grad()`, `.detach()`, `.data` or NumPy — otherwise z = W⁻¹x carries no gradient and lower, "
             "upper and log_abs_s are trained by the log-det alone (lower and upper never move)",
-            lambda ref, kw: (False, False, False, False, False, True)),
+            lambda ref, kw: (False, False, False, True)),
     Mistake("log-det detached from log_abs_s",
             "return the log-det as a tensor built from self.log_abs_s (your lu_logdet, then .expand(batch)): "
             "`.item()`, `float(…)` or `torch.full(…, value)` cut it out of the graph, so the log-det term of the "
             "loss never trains log_abs_s",
-            lambda ref, kw: (True, False, True, False, True, False)),
+            lambda ref, kw: (True, True, True, False)),
 ]
 
 
@@ -737,7 +738,7 @@ CHECKS = [
     Check("ActNorm", cases=ACTNORM_CASES, mistakes=ACTNORM_MISTAKES,
           protocol=_actnorm_protocol, outputs=ACTNORM_OUTPUTS),
     Check("ActNorm_trains", key="ActNorm", cases=ACTNORM_TRAINS_CASES, mistakes=ACTNORM_TRAINS_MISTAKES,
-          protocol=_actnorm_trains_protocol, outputs=_gradient_outputs(_ACTNORM_PARAMETERS, "inverse")),
+          protocol=_actnorm_trains_protocol, outputs=_gradient_outputs(_ACTNORM_PARAMETERS, ("log_scale",))),
     Check("conv1x1_logdet", cases=CONV_LOGDET_CASES,
           mistakes=CONV_LOGDET_MISTAKES),
     Check("lu_logdet", cases=LU_LOGDET_CASES, mistakes=LU_LOGDET_MISTAKES),
@@ -752,7 +753,7 @@ CHECKS = [
                    "how the log-det is computed")),
     Check("LUInvertible1x1Conv_trains", key="LUInvertible1x1Conv", cases=LU_TRAINS_CASES,
           mistakes=LU_TRAINS_MISTAKES, protocol=_lu_trains_protocol,
-          outputs=_gradient_outputs(_LU_PARAMETERS, "inverse")),
+          outputs=_gradient_outputs(_LU_PARAMETERS, ("log_abs_s",))),
     Check("squeeze", cases=SQUEEZE_CASES, mistakes=SQUEEZE_MISTAKES, atol=0.0, rtol=0.0),
     Check("unsqueeze", cases=UNSQUEEZE_CASES, mistakes=UNSQUEEZE_MISTAKES, atol=0.0,
           rtol=0.0),

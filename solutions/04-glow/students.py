@@ -123,6 +123,107 @@ BPD_PER_IMAGE = '''
 answer_bpd = (-85.0 + 64 * math.log(17)) / math.log(2)  # bits per image
 '''
 
+ACTNORM_NORMALISES_UNDER_NO_GRAD = '''
+class ActNorm(nn.Module):
+    """Per-channel affine flow, base -> data: x = z * exp(log_scale) + bias."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.log_scale = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    def forward(self, z):
+        x = z * torch.exp(self.log_scale).reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+        return x, (z.shape[2] * z.shape[3] * self.log_scale.sum()).expand(z.shape[0])
+
+    def inverse(self, x):
+        with torch.no_grad():
+            if not bool(self.initialized):
+                bias, log_scale = actnorm_init(x)
+                self.bias.copy_(bias)
+                self.log_scale.copy_(log_scale)
+                self.initialized.fill_(True)
+            z = (x - self.bias.reshape(1, -1, 1, 1)) * torch.exp(-self.log_scale).reshape(1, -1, 1, 1)  # one indent too deep
+        return z, (-x.shape[2] * x.shape[3] * self.log_scale.sum()).expand(x.shape[0])
+'''
+
+ACTNORM_PLAIN_TENSORS = '''
+class ActNorm(nn.Module):
+    """Per-channel affine flow, base -> data: x = z * exp(log_scale) + bias."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.bias = torch.zeros(channels, requires_grad=True)  # plain tensors: not in self.parameters()
+        self.log_scale = torch.zeros(channels, requires_grad=True)
+        self.register_buffer("initialized", torch.tensor(False))
+
+    def forward(self, z):
+        x = z * torch.exp(self.log_scale).reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+        return x, (z.shape[2] * z.shape[3] * self.log_scale.sum()).expand(z.shape[0])
+
+    def inverse(self, x):
+        if not bool(self.initialized):
+            with torch.no_grad():
+                bias, log_scale = actnorm_init(x)
+                self.bias.copy_(bias)
+                self.log_scale.copy_(log_scale)
+                self.initialized.fill_(True)
+        z = (x - self.bias.reshape(1, -1, 1, 1)) * torch.exp(-self.log_scale).reshape(1, -1, 1, 1)
+        return z, (-x.shape[2] * x.shape[3] * self.log_scale.sum()).expand(x.shape[0])
+'''
+
+ACTNORM_IN_PLACE = '''
+class ActNorm(nn.Module):
+    """Per-channel affine flow, base -> data: x = z * exp(log_scale) + bias."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.log_scale = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    def forward(self, z):
+        x = z * torch.exp(self.log_scale).reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+        return x, (z.shape[2] * z.shape[3] * self.log_scale.sum()).expand(z.shape[0])
+
+    def inverse(self, x):
+        if not bool(self.initialized):
+            with torch.no_grad():
+                bias, log_scale = actnorm_init(x)
+                self.bias.copy_(bias)
+                self.log_scale.copy_(log_scale)
+                self.initialized.fill_(True)
+        logdet = (-x.shape[2] * x.shape[3] * self.log_scale.sum()).expand(x.shape[0])
+        x -= self.bias.reshape(1, -1, 1, 1)  # in place: edits the caller's batch
+        x *= torch.exp(-self.log_scale).reshape(1, -1, 1, 1)
+        return x, logdet
+'''
+
+LU_INVERSE_UNDER_NO_GRAD = _LU_HEAD + '''
+    def forward(self, z):
+        x = torch.einsum("ij,bjhw->bihw", self.weight(), z)
+        logdet = lu_logdet(self.log_abs_s, z.shape[2], z.shape[3])
+        return x, logdet.expand(z.shape[0])
+
+    def inverse(self, x):
+        with torch.no_grad():  # "only the values of W^-1 are needed"
+            W_inv = torch.linalg.inv(self.weight())
+        z = torch.einsum("ij,bjhw->bihw", W_inv, x)
+        logdet = -lu_logdet(self.log_abs_s, x.shape[2], x.shape[3])
+        return z, logdet.expand(x.shape[0])
+'''
+
+LU_LOGDET_ITEM = _LU_HEAD + '''
+    def forward(self, z):
+        x = torch.einsum("ij,bjhw->bihw", self.weight(), z)
+        return x, torch.full((z.shape[0],), lu_logdet(self.log_abs_s, z.shape[2], z.shape[3]).item())
+
+    def inverse(self, x):
+        z = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(self.weight()), x)
+        return z, torch.full((x.shape[0],), -lu_logdet(self.log_abs_s, x.shape[2], x.shape[3]).item())
+'''
+
 STUDENTS = [
     {"id": "l04-conv1x1-missing-hw", "lesson": "04-glow", "patches": {"conv1x1_logdet": CONV1X1_MISSING_HW},
      "expect_points": {"conv1x1_logdet": 0},
@@ -325,6 +426,12 @@ MISTAKEN = {
             .replace("\n                self.initialized.fill_(True)", ""), _HW_LOGDET),
         "missing h·w factor": _actnorm_with(_FLAG_BUFFER, _INIT_ONCE, "self.log_scale.sum()"),
     },
+    "ActNorm_trains": {
+        "normalisation inside torch.no_grad()": ACTNORM_NORMALISES_UNDER_NO_GRAD,
+        "log-det detached from log_scale": _actnorm_with(
+            _FLAG_BUFFER, _INIT_ONCE, "torch.tensor({v}.shape[2] * {v}.shape[3] * self.log_scale.sum().item())"),
+        "bias and log_scale not registered as parameters": ACTNORM_PLAIN_TENSORS,
+    },
     "conv1x1_logdet": {
         "missing h·w factor": CONV1X1_MISSING_HW,
         "log of det without abs": '''
@@ -398,6 +505,10 @@ def lu_logdet(log_abs_diag_u, h, w):
         + _LU_FORWARD_INVERSE,
         "sign of U_ii ignored": _lu_with_factors(
             _L_RIGHT, "torch.triu(self.upper, 1) + torch.diag(torch.exp(self.log_abs_s))") + _LU_FORWARD_INVERSE,
+    },
+    "LUInvertible1x1Conv_trains": {
+        "W⁻¹ computed outside autograd": LU_INVERSE_UNDER_NO_GRAD,
+        "log-det detached from log_abs_s": LU_LOGDET_ITEM,
     },
     "squeeze": {
         "plain reshape instead of 2×2 blocks": SQUEEZE_PLAIN_RESHAPE,
