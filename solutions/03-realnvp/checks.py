@@ -276,9 +276,10 @@ def _layer_gradients(cls: Any, mask: Tensor, clamp: float | None, net: nn.Module
                      x: Tensor) -> tuple[bool, bool]:
     """Build the layer, backpropagate the sum of ``forward(z)`` and ``inverse(x)``; return whether the network's
     log-s outputs and its t outputs received a gradient (rows of its last linear layer): a layer whose
-    network is cut from the graph computes the right values and never trains."""
+    network is cut from the graph computes the right values and never trains. The layer gets copies of ``z``
+    and ``x``: an in-place edit is graded by the value check (and its helper's), not again here."""
     layer = cls(mask, clamp=clamp, net=net)
-    total = sum(out.sum() for out in (*layer(z), *layer.inverse(x)))
+    total = sum(out.sum() for out in (*layer(z.clone()), *layer.inverse(x.clone())))
     if total.requires_grad:
         total.backward()
     grad, d = net[-1].weight.grad, mask.numel()

@@ -250,9 +250,28 @@ STUDENTS = [
      "expect_points": {"Squeeze": 0},
      "expect_message": "Squeeze.forward un-squeezes (direction named wrongly)"},
     {"id": "l04-squeeze-plain-reshape", "lesson": "04-glow", "patches": {"squeeze": SQUEEZE_PLAIN_RESHAPE},
-     # on a 2x2 image a plain reshape happens to be squeeze (1 of 4 cases); the Squeeze layer uses squeeze
-     "expect_points": {"squeeze": 0.5, "Squeeze": 0},
-     "expect_message": "plain reshape instead of 2×2 blocks"},
+     # on a 2x2 image a plain reshape happens to be squeeze (1 of 4 cases). The Squeeze layer is right given its
+     # wrong helper: a mistake is charged once, in squeeze, and the layer's feedback names the helper
+     "expect_points": {"squeeze": 0.5},
+     "expect_message": ("plain reshape instead of 2×2 blocks", "comes from your `squeeze`")},
+    {"id": "l04-actnorm-normalises-under-no-grad", "lesson": "04-glow",
+     "patches": {"ActNorm": ACTNORM_NORMALISES_UNDER_NO_GRAD},
+     # right values everywhere; but bias and log_scale never receive a gradient from z, so they never train
+     "expect_points": {"ActNorm_trains": 0},
+     "expect_message": "normalisation inside torch.no_grad()"},
+    {"id": "l04-actnorm-plain-tensors", "lesson": "04-glow", "patches": {"ActNorm": ACTNORM_PLAIN_TENSORS},
+     # not in parameters() nor in state_dict: never trained, and a reloaded layer loses them
+     "expect_points": {"ActNorm_trains": 0, "ActNorm": 0},
+     "expect_message": "bias and log_scale not registered as parameters"},
+    {"id": "l04-actnorm-in-place", "lesson": "04-glow", "patches": {"ActNorm": ACTNORM_IN_PLACE},
+     "expect_points": {"ActNorm": 0, "ActNorm_trains": 0},
+     "expect_message": ("changed its input", "in-place edit of an input")},
+    {"id": "l04-lu-inverse-under-no-grad", "lesson": "04-glow", "patches": {"LUInvertible1x1Conv": LU_INVERSE_UNDER_NO_GRAD},
+     "expect_points": {"LUInvertible1x1Conv_trains": 0},
+     "expect_message": "W⁻¹ computed outside autograd"},
+    {"id": "l04-lu-logdet-item", "lesson": "04-glow", "patches": {"LUInvertible1x1Conv": LU_LOGDET_ITEM},
+     "expect_points": {"LUInvertible1x1Conv_trains": 0},
+     "expect_message": "log-det detached from log_abs_s"},
     {"id": "l04-bpd-in-nats", "lesson": "04-glow", "patches": {"answer_bpd": BPD_IN_NATS},
      "expect_points": {"quiz_04_bits_per_dim": 0},
      "expect_message": "nats per dimension, not bits"},
