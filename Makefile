@@ -81,3 +81,74 @@ bench-peers: venv
 
 clean:
 	rm -rf $(VENV) $(STUDENT) .kernel-side build dist submitted autograded feedback gradebook.db book/_build book/_pages autograder/work
+
+# ------------------------------------------------------------------------------------------------------------
+# A class on JupyterHub (classroom/DEPLOY.md): `make class` starts a hub on 127.0.0.1 with local student accounts,
+# nbgrader's exchange and lesson 01 released; `make class-stop` stops it (no process left); `make class-clean`
+# also removes its accounts and folders; `make class-demo` is tests/test_class.py (a term in miniature, in chromium).
+# Students run an environment built from Debian's /usr/bin/python3.11 in a world-readable place: the default
+# python3.11 lives under /root (mode 700), which no student account can run.
+CLASS_PY    ?= /usr/bin/python3.11
+CLASS_OPT   ?= /opt/flowcourse
+CLASS_ENV   ?= $(CLASS_OPT)/student-env
+CLASS_PROXY ?= $(CLASS_OPT)/proxy
+CLASS_ROOT  ?= /srv/flowcourse-class
+CLASS_PORT  ?= 8000
+CLASS_LESSONS ?= 01-change-of-variables
+HUB_STAMP   := $(VENV)/.class-installed
+CHP         := $(CLASS_PROXY)/node_modules/.bin/configurable-http-proxy
+CLASS_CLI   := $(BIN)/python -m flowcourse_instructor.classroom --root $(CLASS_ROOT) --env $(CLASS_ENV) --proxy $(CHP)
+
+.PHONY: class class-stop class-clean class-demo class-env class-hub class-proxy class-preflight
+
+class-preflight:
+	@[ "$$(id -u)" = 0 ] || { echo "make class: run as root (it creates local Unix accounts for the students and the hub spawns their servers as them): sudo make class"; exit 1; }
+	@command -v npm >/dev/null || { echo "make class: npm is missing (the hub's proxy, configurable-http-proxy, is a node package): apt-get install nodejs npm"; exit 1; }
+	@test -x $(CLASS_PY) || { echo "make class: $(CLASS_PY) is missing (Debian's python3.11, which every account can run): apt-get install python3.11-venv"; exit 1; }
+
+# the hub runs from the instructor venv (the `class` extra: jupyterhub)
+class-hub: $(HUB_STAMP)
+
+$(HUB_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -c benchmarks/constraints.txt -e '.[class]'
+	touch $@
+
+# the students' environment: the student wheel, JupyterLab, nbgrader's student extensions, jupyterhub-singleuser
+class-env: $(CLASS_ENV)/.installed
+
+$(CLASS_ENV)/.installed: $(WHEEL)
+	@test -x $(CLASS_PY) || { echo "need $(CLASS_PY) (Debian's python3.11): apt-get install python3.11-venv"; exit 1; }
+	mkdir -p $(CLASS_OPT) && chmod 755 $(CLASS_OPT)
+	test -x $(CLASS_ENV)/bin/python || $(CLASS_PY) -m venv $(CLASS_ENV)
+	$(CLASS_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CLASS_ENV)/bin/python -m pip install --quiet jupyterlab==4.6.6 notebook==7.6.5 nbgrader==0.9.6 jupyterhub==6.1.1 $(WHEEL)
+	$(CLASS_ENV)/bin/python -m pip install --quiet --force-reinstall --no-deps $(WHEEL)
+	$(CLASS_ENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader >/dev/null
+	$(CLASS_ENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:create-assignment >/dev/null
+	$(CLASS_ENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:course-list >/dev/null
+	$(CLASS_ENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.formgrader >/dev/null
+	$(CLASS_ENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.course_list >/dev/null
+	$(CLASS_ENV)/bin/jupyter labextension lock --level=sys_prefix @jupyter/nbgrader:formgrader @jupyter/nbgrader:create-assignment @jupyter/nbgrader:course-list >/dev/null
+	chmod -R a+rX,go-w $(CLASS_ENV)
+	touch $@
+
+class-proxy: $(CHP)
+
+$(CHP):
+	@command -v npm >/dev/null || { echo "npm is missing: apt-get install nodejs npm"; exit 1; }
+	mkdir -p $(CLASS_PROXY)
+	npm install --silent --no-audit --no-fund --prefix $(CLASS_PROXY) configurable-http-proxy@5.3.0
+	chmod -R a+rX,go-w $(CLASS_PROXY)
+
+class: class-preflight class-hub class-env class-proxy
+	$(CLASS_CLI) start --port $(CLASS_PORT) --lessons $(CLASS_LESSONS)
+
+class-stop: venv
+	$(CLASS_CLI) stop
+
+class-clean: venv
+	$(CLASS_CLI) clean
+
+# the term in miniature: tests/test_class.py (also collected by `make test`, marked slow)
+class-demo: class-preflight class-hub class-env class-proxy browser student-env
+	FLOWCOURSE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -p no:cacheprovider -s tests/test_class.py tests/test_classroom_files.py

@@ -23,6 +23,48 @@ def scalar_affine_log_prob(x, a, b):
 
 LESSON = "01-change-of-variables"
 
+# correct code written in unusual ways (einsum, broadcast_to, reciprocal, functools.reduce, a determinant),
+# quiz letters in lower case or with spaces, in the variables the cells name: full marks
+_UNUSUAL = {
+    "standard_normal_log_prob": '''def standard_normal_log_prob(z):
+    return -0.5 * torch.einsum("bi,bi->b", z, z) - z.shape[1] * math.log(math.sqrt(2 * math.pi))
+''',
+    "scalar_affine": '''def scalar_affine(z, a, b):
+    return torch.addcmul(b.expand_as(z), a.expand_as(z), z), torch.broadcast_to(a.abs().log(), z.shape).sum(-1)
+
+
+def scalar_affine_inverse(x, a, b):
+    return (x - b) * torch.reciprocal(a), -torch.broadcast_to(a.abs().log(), x.shape).sum(-1)
+''',
+    "change_of_variables_log_prob": '''def change_of_variables_log_prob(x, inverse):
+    z, log_abs_det = inverse(x)
+    return torch.add(standard_normal_log_prob(z), log_abs_det)
+
+
+def scalar_affine_log_prob(x, a, b):
+    z = (x - b) / a  # the formula written out instead of calling change_of_variables_log_prob
+    return standard_normal_log_prob(z) - torch.log(torch.abs(a)).expand_as(x).sum(dim=1)
+''',
+    "compose_forward": '''import functools
+
+
+def compose_forward(z, layers):
+    def step(state, layer):
+        x, total = layer(state[0])
+        return x, state[1] + total
+    return functools.reduce(step, layers, (z, z.new_zeros(z.shape[0])))
+''',
+    "rotation_matrix": '''def rotation_matrix(theta):
+    c, s = theta.cos(), theta.sin()
+    return torch.stack((c, -s, s, c)).reshape(2, 2)
+''',
+    "rotation_log_abs_det": "rotation_log_abs_det = math.log(abs(torch.linalg.det(rotation_matrix(torch.tensor(0.3)))))\n",
+    "answer_positive_log_prob": 'answer_positive_log_prob = "b"\n',
+    "answer_q1": 'answer_q1 = "c"\n',
+    "answer_q5": 'answer_q5 = " C "\n',
+    "answer_q7": "answer_q7 = 'B'\n",
+}
+
 STUDENTS = [
     {"id": "l01-sign-of-logdet", "lesson": LESSON,
      "patches": {"change_of_variables_log_prob": _COV.format(sign="-")},
@@ -59,6 +101,18 @@ STUDENTS = [
 '''},
      "expect_points": {"rotation_matrix": 0},
      "expect_message": "clockwise rotation"},
+    {"id": "l01-unusual-but-right", "lesson": LESSON, "patches": _UNUSUAL, "expect_points": {},
+     "about": "correct code in unusual ways and quiz answers as the cells name them: full marks"},
+    # a helper-only error: the inverse returns the forward's log-det. scalar_affine_log_prob adds that log-det
+    # to a base term; the judge excuses only an affine use of a helper's answer (a·answer + b with numbers a, b),
+    # which holds on the one-point case alone, so 2 of 3 cases still cost scalar_affine_log_prob's points; the
+    # message names the helper
+    {"id": "l01-helper-inverse-logdet", "lesson": LESSON,
+     "patches": {"scalar_affine": _AFFINE.format(
+         forward="torch.log(torch.abs(a)).expand_as(z).reshape(z.shape[0], -1).sum(dim=1)").replace(
+         "logdet = -torch.log", "logdet = torch.log")},
+     "expect_points": {"scalar_affine_inverse": 0, "scalar_affine_log_prob": 2 / 3},
+     "expect_message": ("forward log-det returned by the inverse", "calls your `scalar_affine_inverse`, which is wrong")},
     {"id": "l01-quiz-forward-jacobian", "lesson": LESSON,
      "patches": {"answer_q1": 'answer_q1 = "B"\n'},
      "expect_points": {"quiz_01_q1": 0},

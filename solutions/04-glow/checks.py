@@ -10,7 +10,12 @@ forward error and an inverse error are graded separately). The classes are exerc
 * :func:`_lu_protocol` loads seeded factors whose masked-out entries are deliberately non-zero, and counts
   calls of dense determinants while the layer runs: the LU log-det must come from the factors in
   :math:`O(C)`;
-* :func:`_factor_out_protocol` wraps a fixed non-linear per-pixel flow.
+* :func:`_factor_out_protocol` wraps a fixed non-linear per-pixel flow;
+* :func:`_actnorm_trains_protocol` and :func:`_lu_trains_protocol` (the checks ``ActNorm_trains`` and
+  ``LUInvertible1x1Conv_trains``) evaluate a training batch data→base and report, per parameter, whether autograd
+  carries a gradient to it from the points and from the log-det — what a value comparison cannot see (a
+  ``torch.no_grad()`` around z, a ``.item()`` in the log-det, a plain tensor instead of an ``nn.Parameter``).
+  One of their cases feeds inputs that require grad, so an in-place edit of the input raises.
 """
 
 from __future__ import annotations

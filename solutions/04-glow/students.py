@@ -224,12 +224,42 @@ LU_LOGDET_ITEM = _LU_HEAD + '''
         return z, torch.full((x.shape[0],), -lu_logdet(self.log_abs_s, x.shape[2], x.shape[3]).item())
 '''
 
+UNUSUAL_ACTNORM_INIT = '''
+def actnorm_init(x):
+    """Per-channel (bias, log_scale) from torch.var_mean: log σ = ½ log σ²."""
+    var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+    return mean, 0.5 * torch.log(var.clamp_min(1e-12))
+'''
+
+UNUSUAL_SQUEEZE = '''
+def squeeze(x):
+    """Space-to-depth is torch's pixel_unshuffle: channel 4c + 2i + j holds pixel (2h + i, 2w + j) of channel c."""
+    return torch.nn.functional.pixel_unshuffle(x, 2)
+'''
+
+UNUSUAL_UNSQUEEZE = '''
+def unsqueeze(x):
+    return torch.nn.functional.pixel_shuffle(x, 2)
+'''
+
+UNUSUAL_LU = _LU_HEAD + '''
+    def forward(self, z):
+        x = torch.nn.functional.conv2d(z, self.weight()[:, :, None, None])  # a real 1x1 convolution
+        return x, lu_logdet(self.log_abs_s, *z.shape[2:]).repeat(z.shape[0])
+
+    def inverse(self, x):
+        z = torch.nn.functional.conv2d(x, torch.linalg.inv(self.weight())[:, :, None, None])
+        return z, -lu_logdet(self.log_abs_s, *x.shape[2:]).repeat(x.shape[0])
+'''
+
 STUDENTS = [
     {"id": "l04-conv1x1-missing-hw", "lesson": "04-glow", "patches": {"conv1x1_logdet": CONV1X1_MISSING_HW},
      "expect_points": {"conv1x1_logdet": 0},
      "expect_message": "missing h·w factor"},
     {"id": "l04-lu-missing-hw", "lesson": "04-glow", "patches": {"lu_logdet": LU_MISSING_HW},
-     # the 1x1-pixel case of lu_logdet passes (h·w = 1); the layer and practice 4 use lu_logdet
+     # the 1x1-pixel case of lu_logdet passes (h·w = 1); the layer and practice 4 use lu_logdet. Not excused by the
+     # charged-once rule (yet): practice 4 is a value (no helper calls recorded), and the layer's log-det is the
+     # helper's 0-d answer .expand()ed to (batch,), a shape the judge's helper replay does not match
      "expect_points": {"lu_logdet": 0.25, "LUInvertible1x1Conv": 0, "practice_4_logdet_forward": 0,
                        "practice_4_logdet_inverse": 0},
      "expect_message": "missing h·w factor"},
@@ -272,6 +302,16 @@ STUDENTS = [
     {"id": "l04-lu-logdet-item", "lesson": "04-glow", "patches": {"LUInvertible1x1Conv": LU_LOGDET_ITEM},
      "expect_points": {"LUInvertible1x1Conv_trains": 0},
      "expect_message": "log-det detached from log_abs_s"},
+    {"id": "l04-unusual-but-right", "lesson": "04-glow",
+     # correct code written differently (var_mean, pixel_(un)shuffle, conv2d, a dense inverse), quiz answers as
+     # expressions and under the names the cells state: full marks
+     "patches": {"actnorm_init": UNUSUAL_ACTNORM_INIT, "squeeze": UNUSUAL_SQUEEZE, "unsqueeze": UNUSUAL_UNSQUEEZE,
+                 "LUInvertible1x1Conv": UNUSUAL_LU,
+                 "answer_bpd": "# Q2: set answer_bpd to a number (bits per dimension)\n"
+                               "answer_bpd = math.log2(17) - 85 / (64 * math.log(2))\n",
+                 "answer_nats_per_image": "answer_nats_per_image = 2.18 * 64 / math.log2(math.e)\n",
+                 "answer_squeeze_name": "answer_squeeze_name = 'B'  # an unsqueeze whose name lies\n",
+                 "answer_level_dims": "answer_level_dims = 4 * 2 * 2  # 4 channels of 2x2 after the last squeeze\n"}},
     {"id": "l04-bpd-in-nats", "lesson": "04-glow", "patches": {"answer_bpd": BPD_IN_NATS},
      "expect_points": {"quiz_04_bits_per_dim": 0},
      "expect_message": "nats per dimension, not bits"},

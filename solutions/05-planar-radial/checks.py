@@ -211,13 +211,16 @@ U_HAT_MISTAKES = [
 
 def _planar_protocol(cls: Any, d: int, reparameterize: bool, z: Tensor, u: Tensor, w: Tensor,
                      b: Tensor) -> tuple[Tensor, Tensor, int]:
-    """Build ``cls(d, reparameterize=...)``, set its ``u, w, b``, return ``(x, log-det, #parameters)``."""
+    """Build ``cls(d, reparameterize=...)``, set its ``u, w, b``, return ``(x, log-det, #parameters)``.
+
+    The layer gets a copy of ``z``: an in-place edit of the points is charged once, by ``planar_forward``'s check
+    when the layer calls it, else by ``Planar_trains`` (backpropagating through an edited tensor raises)."""
     layer = cls(d, reparameterize=reparameterize).double()
     with torch.no_grad():
         layer.u.copy_(u)
         layer.w.copy_(w)
         layer.b.copy_(b)
-    x, logdet = layer(z)
+    x, logdet = layer(z.clone())
     count = sum(p.numel() for p in layer.parameters() if p.requires_grad)
     return x.detach(), logdet.detach(), count
 

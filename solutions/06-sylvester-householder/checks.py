@@ -22,6 +22,12 @@ from flowcourse_instructor.grading.spec import Case, Check, KeyRef, Mistake, ran
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
+def _trainable(kw: Mapping[str, Any]) -> dict[str, Any]:
+    """The same inputs with every tensor a leaf that requires grad, as in a layer being trained: an in-place
+    edit of one raises (or changes the caller's tensor), which the judge names."""
+    return {k: v.requires_grad_() if isinstance(v, Tensor) else v for k, v in kw.items()}
+
+
 def _act(kw: Mapping[str, Any]) -> tuple[str, float]:
     return kw.get("activation", "tanh"), kw.get("negative_slope", 0.01)
 
@@ -71,6 +77,8 @@ SYLVESTER_CASES = [
     # small z keeps B^T z + b out of tanh's flat tails, so that h' (and the log-det) stay far from 0
     Case("large entries: A, B of size ~4, |z| ~ 0.1, d = 5, m = 2, batch of 4",
          lambda: _sylvester_inputs(650, 5, 2, 4, scale=4.0, z_scale=0.1)),
+    Case("z, A, B and b require grad (as in training), d = 4, m = 2, batch of 3",
+         lambda: _trainable(_sylvester_inputs(660, 4, 2, 3))),
 ]
 
 
@@ -177,7 +185,32 @@ REFLECT_CASES = [
     Case("1-D, v = (2): the reflection z -> -z", lambda: {"z": tensor([[1.5], [-0.3]]), "v": tensor([2.0])}),
     Case("large magnitudes: |v| ~ 10³, |z| ~ 10², 3-D",
          lambda: {"z": randn(3, 3, seed=83) * 100, "v": randn(3, seed=84) * 1000}),
+    Case("z and v require grad (as in training), batch of 3 in 4-D",
+         lambda: _trainable({"z": randn(3, 4, seed=85), "v": randn(4, seed=86) * 2})),
 ]
+
+GRADIENT_CASES = [
+    Case("v = (3, -1, 2, 0.5), batch of 5 in 4-D, random output weights",
+         lambda: {"z": randn(5, 4, seed=87), "v": tensor([3.0, -1.0, 2.0, 0.5]), "weights": randn(5, 4, seed=88)}),
+    Case("random v of length ~5 in 6-D, batch of 3",
+         lambda: {"z": randn(3, 6, seed=89), "v": randn(6, seed=90) * 2, "weights": randn(3, 6, seed=91)}),
+]
+
+
+def _reflect_gradients(fn: Any, z: Tensor, v: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+    """What training sees: the gradients of Σ weights·(Hz) with respect to z and to v (zeros where none
+    reaches them). The direction of v is the trained parameter of a Householder flow."""
+    z, v = z.detach().clone().requires_grad_(), v.detach().clone().requires_grad_()
+    out = fn(z, v)
+    if not (isinstance(out, Tensor) and out.requires_grad):
+        return torch.zeros_like(z), torch.zeros_like(v)
+    grads = torch.autograd.grad((out * weights).sum(), (z, v), allow_unused=True)
+    return tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, (z, v), strict=True))
+
+
+def _norm_detached(ref: KeyRef, z: Tensor, v: Tensor) -> Tensor:
+    """z − 2(vᵀz)v/c² with c = ‖v‖ a constant: the key's reflection rescaled by ‖v‖²/c² (see _reflect_scaled)."""
+    return _reflect_scaled(ref, {"z": z, "v": v}, lambda norm: norm**2 / norm.detach() ** 2)
 
 PRODUCT_CASES = [
     Case("three vectors in 4-D", lambda: {"vs": randn(3, 4, seed=90) * 2}),
@@ -194,6 +227,8 @@ def _flow_inputs(name: str, seed: int, k: int, d: int, batch: int, scale: float 
 def _flow_cases(name: str) -> list[Case]:
     return [
         Case("three reflections in 4-D, batch of 5", lambda: _flow_inputs(name, 1000, 3, 4, 5)),
+        Case(f"{name} and vs require grad (as in training), two reflections in 3-D",
+             lambda: _trainable(_flow_inputs(name, 1040, 2, 3, 4))),
         Case("one reflection in 2-D, batch of 1", lambda: _flow_inputs(name, 1010, 1, 2, 1)),
         Case("two reflections in 3-D, batch of 4", lambda: _flow_inputs(name, 1020, 2, 3, 4)),
         Case("five reflections in 6-D, vectors of length ~7", lambda: _flow_inputs(name, 1030, 5, 6, 3, scale=3.0)),
@@ -296,6 +331,25 @@ CHECKS = [
             Mistake("projection instead of reflection (factor 2 missing)",
                     "z − (v̂ᵀz)v̂ projects onto the mirror; the reflection goes as far again: z − 2(v̂ᵀz)v̂",
                     lambda ref, kw: _reflect_scaled(ref, kw, lambda norm: 0.5)),
+        ],
+        atol=1e-8,
+    ),
+    Check(
+        "householder_reflect_gradient",
+        key="householder_reflect",
+        cases=GRADIENT_CASES,
+        protocol=_reflect_gradients,
+        outputs=("the gradient with respect to z", "the gradient with respect to v"),
+        mistakes=[
+            Mistake("norm taken out of the graph (.item(), float(), .detach())",
+                    "the values are right, but ‖v‖ turned into a plain number is a constant to autograd, so the "
+                    "gradient that trains v is wrong (it should be orthogonal to v: only v's direction matters); "
+                    "normalise with tensor operations, v / torch.linalg.vector_norm(v)",
+                    lambda ref, kw: _reflect_gradients(lambda z, v: _norm_detached(ref, z, v), **kw)),
+            Mistake("no gradient reaches z or v",
+                    "the reflection was computed outside autograd (torch.no_grad(), .detach(), NumPy): a "
+                    "Householder flow built on it can never train its vectors",
+                    lambda ref, kw: (torch.zeros_like(kw["z"]), torch.zeros_like(kw["v"]))),
         ],
         atol=1e-8,
     ),

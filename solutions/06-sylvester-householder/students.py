@@ -3,7 +3,8 @@
 Each student is the solution notebook with the listed solution cells replaced. ``expect_points`` lists every
 test cell that loses points (the others keep full points); ``expect_message`` is a fragment of the feedback
 that names the mistake. A wrong Householder reflection also breaks the functions built on it
-(``householder_product`` and the Householder flow), so that student loses those points too.
+(``householder_product`` and the Householder flow); a mistake is charged once where one call of it explains
+their answer, and charged again where the reflection is chained.
 Verified with the real Judge on the executed notebook (demo cells blanked): /work/scratch_06/grade.py.
 """
 
@@ -36,9 +37,10 @@ STUDENTS = [
     return torch.linalg.slogdet(big).logabsdet
 ''',
         },
-        # only the one-neuron worked example (1 of 7 cases) survives: 3 * 1/7. The shapes do not fit when
-        # m != d, so sylvester_forward (which calls it) raises on 4 of 7 cases too: 1 * 3/7
-        "expect_points": {"sylvester_logdet": 0.4286, "sylvester_forward": 0.4286},
+        # only the one-neuron worked example (1 of 8 cases) survives: 3 * 1/8. The shapes do not fit when
+        # m != d, so sylvester_forward (which calls it) raises on 5 of 8 cases too: 1 * 3/8 (an error raised
+        # inside the helper is not excused: the caller returns nothing to judge)
+        "expect_points": {"sylvester_logdet": 0.375, "sylvester_forward": 0.375},
         "expect_message": "A Bᵀ where Bᵀ A belongs",
     },
     {
@@ -51,8 +53,8 @@ STUDENTS = [
     return torch.log(torch.abs(1 + dh * torch.diagonal(B.T @ A))).sum(dim=1)
 ''',
         },
-        # exact only for one neuron (the worked example, 1 of 7 cases): 3 * 1/7
-        "expect_points": {"sylvester_logdet": 0.4286},
+        # exact only for one neuron (the worked example, 1 of 8 cases): 3 * 1/8
+        "expect_points": {"sylvester_logdet": 0.375},
         "expect_message": "triangular shortcut on a matrix that is not triangular",
     },
     {
@@ -98,9 +100,11 @@ STUDENTS = [
     return z - 2 * (z @ v).unsqueeze(1) * v
 ''',
         },
-        # the product and the flow are built on the reflection, so they are wrong too
-        "expect_points": {"householder_reflect": 0.0, "householder_product": 0.0,
-                          "householder_forward": 0.0, "householder_inverse": 0.0},
+        # the product and the flow are built on the reflection. A mistake is charged once: where one call of
+        # the wrong reflection explains their whole answer (one vector; the product's 2-D case with a unit
+        # v_1) they are excused and the feedback names householder_reflect; chained calls are charged
+        "expect_points": {"householder_reflect": 0.0, "householder_reflect_gradient": 0.0,
+                          "householder_product": 0.5, "householder_forward": 0.2, "householder_inverse": 0.2},
         "expect_message": "v not normalised",
     },
     {
@@ -146,14 +150,139 @@ STUDENTS = [
     return x, torch.zeros(x.shape[0], dtype=x.dtype)
 ''',
         },
-        # a single reflection (1 of 4 cases) is its own inverse in either order: 1 * 1/4
-        "expect_points": {"householder_inverse": 0.25},
+        # a single reflection (1 of 5 cases) is its own inverse in either order: 1 * 1/5
+        "expect_points": {"householder_inverse": 0.2},
         "expect_message": "reflections undone in the wrong order",
     },
 ]
 
 # One student's answer cell for every named mistake of checks.py, each making exactly that mistake
 # (tests/test_hints_proven.py runs it on top of the solution notebook and asks the judge to name it).
+REFLECT_NORM_ITEM = '''
+def householder_reflect(z, v):
+    """H z = z - 2 v (v^T z) / ||v||^2 for each row of z; returns shape (batch, d)."""
+    norm = torch.linalg.vector_norm(v).item()  # a plain number: autograd sees a constant
+    v_unit = v / norm
+    return z - 2 * (z @ v_unit).unsqueeze(1) * v_unit
+'''
+
+REFLECT_NO_GRAD = '''
+def householder_reflect(z, v):
+    """H z = z - 2 v (v^T z) / ||v||^2 for each row of z; returns shape (batch, d)."""
+    with torch.no_grad():
+        v_unit = v / v.norm()
+        return z - 2 * (z @ v_unit)[:, None] * v_unit[None, :]
+'''
+
+FORWARD_IN_PLACE = '''
+def householder_forward(z, vs):
+    """x = H_K ... H_1 z (vs[0] first); returns (x, log|det dx/dz|), log-det shape (batch,)."""
+    x = z
+    for v in vs:
+        v = v / v.norm()
+        x -= 2 * (x @ v).unsqueeze(1) * v  # edits the caller's z
+    return x, torch.zeros(x.shape[0], dtype=x.dtype)
+'''
+
+# correct answers written differently from the key (einsum, det instead of slogdet, a Householder matrix
+# formed explicitly, a reduce), and the quiz answers under the names the cells state
+UNUSUAL_STYLE = {
+    "sylvester_logdet": '''
+def sylvester_logdet(z, A, B, b, activation="tanh", negative_slope=0.01):
+    _, dh = h_and_dh(torch.einsum("bd,dm->bm", z, B) + b, activation, negative_slope)
+    small = torch.eye(A.shape[1], dtype=z.dtype) + torch.einsum("bi,ij->bij", dh, B.T @ A)
+    sign, logabs = torch.linalg.slogdet(small)
+    return logabs
+''',
+    "sylvester_forward": '''
+def sylvester_forward(z, A, B, b, activation="tanh", negative_slope=0.01):
+    h = h_and_dh(z @ B + b, activation=activation, negative_slope=negative_slope)[0]
+    return z + torch.einsum("bm,dm->bd", h, A), sylvester_logdet(z, A, B, b, activation, negative_slope)
+''',
+    "householder_reflect": '''
+def householder_reflect(z, v):
+    v_hat = torch.nn.functional.normalize(v, dim=0)
+    H = torch.eye(v.shape[0], dtype=v.dtype) - 2 * torch.outer(v_hat, v_hat)
+    return z @ H  # H is symmetric: each row times H^T = H
+''',
+    "householder_product": '''
+import functools
+
+
+def householder_product(vs):
+    eye = torch.eye(vs.shape[1], dtype=vs.dtype)
+    return functools.reduce(householder_reflect, list(vs), eye)
+''',
+    "qr_sylvester_forward": '''
+def qr_sylvester_forward(z, Q, R, R_tilde, b, activation="tanh", negative_slope=0.01):
+    B, A = Q @ R_tilde.T, Q @ R
+    h, dh = h_and_dh(z @ B + b, activation, negative_slope)
+    products = R_tilde.diagonal() * R.diagonal()
+    return torch.addmm(z, h, A.T), (1 + dh * products).abs().log().sum(-1)
+''',
+    "householder_forward": '''
+def householder_forward(z, vs):
+    x = z.clone()
+    for k in range(vs.shape[0]):
+        x = householder_reflect(x, vs[k])
+    return x, x.new_zeros(x.shape[0])
+''',
+    "householder_inverse": '''
+def householder_inverse(x, vs):
+    z = x
+    for k in reversed(range(len(vs))):
+        z = householder_reflect(z, vs[k])
+    return z, torch.zeros_like(z[:, 0])
+''',
+    "answer_identity_test": "answer_identity_test = 'b'\n",
+    "answer_householder_training": "answer_householder_training = 'C'\n",
+    "answer_cost": "answer_cost = ' D'\n",
+    "det_three_reflections": "det_three_reflections = -1\n",
+    "answer_orthogonal_m": "answer_orthogonal_m = 'a'\n",
+}
+
+STUDENTS += [
+    {
+        "id": "l06-correct-unusual-style",
+        "lesson": LESSON,
+        "about": "every answer right but written unlike the key (einsum, an explicit Householder matrix, "
+                 "functools.reduce, addmm); quiz answers under the names the cells state",
+        "patches": UNUSUAL_STYLE,
+        "expect_points": {},
+    },
+    {
+        "id": "l06-householder-norm-item",
+        "lesson": LESSON,
+        "about": "the reflection normalises v by ‖v‖.item(): every value is right, but the gradient that trains v "
+                 "is wrong, so only the gradient check's point is lost",
+        "patches": {"householder_reflect": REFLECT_NORM_ITEM},
+        "expect_points": {"householder_reflect_gradient": 0.0},
+        "expect_message": "norm taken out of the graph",
+    },
+    {
+        "id": "l06-householder-forward-in-place",
+        "lesson": LESSON,
+        "about": "the Householder flow reflects its input z in place (x = z; x -= ...): the caller's points change",
+        "patches": {"householder_forward": FORWARD_IN_PLACE},
+        "expect_points": {"householder_forward": 0.0},
+        "expect_message": ("changed its input `z` in place", "in-place edit of an input"),
+    },
+    {
+        "id": "l06-helper-only-sylvester-logdet",
+        "lesson": LESSON,
+        "about": "only sylvester_logdet is wrong (the triangular shortcut); sylvester_forward returns it as its "
+                 "log-det but is graded on its points, so it keeps its point",
+        "patches": {"sylvester_logdet": '''
+def sylvester_logdet(z, A, B, b, activation="tanh", negative_slope=0.01):
+    """log|det(I_m + diag(h'(B^T z + b)) B^T A)| for each row of z; shape (batch,)."""
+    _, dh = h_and_dh(z @ B + b, activation, negative_slope)
+    return torch.log(torch.abs(1 + dh * torch.diagonal(B.T @ A))).sum(dim=1)
+'''},
+        "expect_points": {"sylvester_logdet": 3 / 8},
+        "expect_message": "triangular shortcut on a matrix that is not triangular",
+    },
+]
+
 MISTAKEN = {
     "sylvester_logdet": {
         "missing h′": '''
@@ -266,6 +395,10 @@ def householder_reflect(z, v):
     v_unit = v / torch.linalg.vector_norm(v)
     return z - (z @ v_unit).unsqueeze(1) * v_unit
 ''',
+    },
+    "householder_reflect_gradient": {
+        "norm taken out of the graph (.item(), float(), .detach())": REFLECT_NORM_ITEM,
+        "no gradient reaches z or v": REFLECT_NO_GRAD,
     },
     "householder_product": {
         "reflections multiplied in reverse order": '''

@@ -399,6 +399,33 @@ _KL_CASES = [
 ]
 
 
+def _z_requires_grad(make: Callable[[], Mapping[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """The case ``make`` with its points ``z`` a leaf that requires grad (an in-place edit of z raises)."""
+    def build() -> dict[str, Any]:
+        kw = dict(make())
+        kw["z"] = kw["z"].clone().requires_grad_(True)
+        return kw
+    return build
+
+
+_DIFFERENTIABLE_CASES = [
+    Case(f"{case.label}; z requires grad", _z_requires_grad(case.inputs)) for case in _TOPOLOGY_CASES[1:]]
+
+
+def _differentiable_protocol(fn: Callable[..., Any], flow: Any, z: Tensor, log_p: Any, log_q: Any) -> tuple[bool, bool]:
+    """Whether ``L = fn(flow, z, log_p, log_q)`` reaches ``z`` by autograd, and whether its gradient holds more than
+    ``-∇log q(z)`` (the ``log p(f(z))`` term, which a detached ``f(z)`` drops)."""
+    values = fn(flow, z, log_p, log_q)
+    if not (isinstance(values, Tensor) and values.requires_grad):
+        return False, False
+    (grad,) = torch.autograd.grad(values.sum(), z, allow_unused=True)
+    if grad is None:
+        return False, False
+    base = z.detach().requires_grad_(True)
+    (score_q,) = torch.autograd.grad(log_q(base).sum(), base)
+    return True, not torch.allclose(grad, -score_q, rtol=1e-7, atol=1e-9)
+
+
 CHECKS = [
     Check(
         "relu_planar_1d",
@@ -516,6 +543,25 @@ CHECKS = [
             Mistake("log p evaluated at z",
                     "p lives on the data side: evaluate it at x = f(z)",
                     lambda ref, kw: kw["log_p"](kw["z"]) - kw["log_q"](kw["z"])),
+        ],
+    ),
+    Check(
+        "log_det_term_differentiable",
+        key="log_det_term",
+        cases=_DIFFERENTIABLE_CASES,
+        protocol=_differentiable_protocol,
+        outputs=("L(z) reaches z by autograd (True: ∇_z L can be taken, as sections 5 and 6 do)",
+                 "∇_z L includes the log p(f(z)) term (not only -∇log q(z))"),
+        mistakes=[
+            Mistake("L computed without autograd",
+                    "sections 5 and 6 differentiate L(z) with autograd, so log_det_term must stay in the graph: no "
+                    "torch.no_grad(), .detach() or .item() inside it (wrap the CALL in no_grad where only values are "
+                    "needed, as the demos do)",
+                    lambda ref, kw: (False, False)),
+            Mistake("f(z) detached",
+                    "x = f(z) must keep its graph: log p(f(z)) depends on z through f, and ∇_z L needs that term "
+                    "(Cᵀ∇log p(f(z))); do not .detach() x or z before calling the flow",
+                    lambda ref, kw: (True, False)),
         ],
     ),
     Check(

@@ -3,17 +3,22 @@
 Independent truths: torch.distributions for the Gaussian and Bernoulli terms, planar_forward (lesson 05,
 itself checked against autograd) and autograd Jacobians for the posterior flow, autograd Jacobians of the
 inverse for the flow prior, numerical integration for the prior's normalisation, and the importance-weighted
-bound for the ELBO. The toolkit's plumbing (flowcourse.vae) is tested here with the key's formulas, and the
-released realnvp_prior.py against lesson 03's key.
+bound for the ELBO. The toolkit's plumbing (flowcourse.vae) is tested here with the key's formulas, the
+released realnvp_prior.py against lesson 03's key and iaf_posterior.py against lesson 02's; the numbers the
+notebook states (the banana's gaps, the digits run) are recomputed here and looked up in its text.
 """
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
+from flowcourse_lessons.lesson_02.key import IAF as lesson_02_iaf
+from flowcourse_lessons.lesson_02.key import made_masks as lesson_02_made_masks
 from flowcourse_lessons.lesson_03.key import RealNVP as lesson_03_realnvp
 from flowcourse_lessons.lesson_05.key import planar_forward, planar_u_hat
-from flowcourse_lessons.lesson_08 import realnvp_prior
+from flowcourse_lessons.lesson_08 import iaf_posterior, realnvp_prior
 from flowcourse_lessons.lesson_08.key import (
     FORMULAS,
     FlowVAE,
@@ -451,3 +456,175 @@ def test_released_realnvp_starts_as_lesson_03s_from_the_same_seed():
     released = realnvp_prior.RealNVP(2, 2, hidden=64)
     for (name, p), (key_name, q) in zip(released.state_dict().items(), key_flow.state_dict().items(), strict=True):
         assert name == key_name and torch.equal(p, q), name
+
+
+# ------------------------------------------------------------------------------- the released IAF (lesson 02)
+
+
+@pytest.mark.parametrize(("d", "hidden", "order"), [(2, [16], [0, 1]), (2, [8], [1, 0]), (4, [12], [2, 0, 3, 1]),
+                                                     (3, [5, 7], [1, 2, 0])])
+def test_released_made_masks_agree_with_lesson_02(d, hidden, order):
+    for got, want in zip(iaf_posterior.made_masks(d, hidden, order), lesson_02_made_masks(d, hidden, order),
+                         strict=True):
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize(("d", "order"), [(2, [0, 1]), (2, [1, 0]), (4, [3, 1, 0, 2])])
+def test_released_iaf_layer_agrees_with_lesson_02(d, order, flowcheck):
+    key_flow = _randomise(lesson_02_iaf(d, [16], order=order).double(), scale=0.7)
+    released = iaf_posterior.IAFLayer(d, hidden=16, order=order).double()
+    key_state = {k: v for k, v in key_flow.state_dict().items() if ".net." in k}
+    assert sorted(key_state) == sorted(released.state_dict())
+    released.load_state_dict(key_state)
+    z = 2 * torch.randn(9, d, dtype=D64)
+    x, logdet = released(z)
+    x_key, logdet_key = key_flow(z)
+    torch.testing.assert_close(x, x_key)
+    torch.testing.assert_close(logdet, logdet_key)
+    assert logdet.abs().min() > 1e-3  # a non-identity layer: the comparison means something
+    logdet_autograd = jacobian_logdet(lambda v: released(v)[0], z)
+    torch.testing.assert_close(logdet, logdet_autograd)
+
+
+def test_released_iaf_stack_alternates_the_order_and_adds_logdets():
+    stack = _randomise(iaf_posterior.IAFStack(2, 3, hidden=8).double())
+    z = torch.randn(6, 2, dtype=D64)
+    x, total = stack(z)
+    torch.testing.assert_close(total, jacobian_logdet(lambda v: stack(v)[0], z))
+    jac = torch.autograd.functional.jacobian(lambda v: stack.layers[1](v[None])[0][0], z[0])
+    assert jac[1, 0] == 0 and jac[0, 1] != 0  # layer 1 reads z_2 first: x_1 depends on z_2, not x_2 on z_1
+
+
+# ------------------------------------------------------------------------- fitting q to one fixed posterior
+
+
+def test_grid_log_evidence_normalises_a_known_density(float64_default):
+    def log_joint(z):  # p(x) = 0.3 times the density of N((1, -0.5), diag(0.8^2, 1.3^2))
+        return math.log(0.3) + diagonal_normal_log_prob(z, torch.tensor([1.0, -0.5]), torch.tensor([0.8, 1.3]).log())
+
+    t, lj, log_px = vae.grid_log_evidence(log_joint, half_width=8.0, n=201)
+    assert t.shape == (201,) and lj.shape == (201, 201)
+    assert abs(log_px - math.log(0.3)) < 1e-4
+    assert lj[150, 50] == log_joint(torch.tensor([[t[150], t[50]]]))[0]  # row: z_1, column: z_2
+
+
+def test_fit_posterior_finds_an_exact_gaussian_posterior_and_planar_layers_use_the_formula(float64_default):
+    # prior N(0, I), x | z ~ N(z_1 + z_2, 1), x = 2: the posterior is Gaussian but correlated
+    def log_joint(z):
+        return (diagonal_normal_log_prob(z, torch.zeros(2), torch.zeros(2))
+                + diagonal_normal_log_prob(torch.tensor([2.0]), z.sum(-1, keepdim=True), torch.zeros(1)))
+
+    log_px = float(Normal(0.0, math.sqrt(3.0)).log_prob(torch.tensor(2.0)))
+    assert abs(vae.grid_log_evidence(log_joint)[2] - log_px) < 1e-8
+    calls = []
+
+    def flow(*args):
+        calls.append(args[1].shape)
+        return amortized_planar_flow(*args)
+
+    torch.manual_seed(0)
+    q = vae.FittedPosterior(2, vae.PlanarLayers(3, 2, posterior_flow=flow), base_log_prob=diagonal_normal_log_prob)
+    vae.fit_posterior(log_joint, q, bound=flow_elbo, steps=300, n_samples=32)
+    assert calls[0] == (32, 3, 2)  # one parameter row, repeated for every draw
+    with torch.no_grad():
+        gap = log_px - float(vae.posterior_elbo(log_joint, q, bound=flow_elbo, n_samples=20000,
+                                                generator=torch.Generator().manual_seed(1)))
+    assert -0.02 < gap < 0.05
+    gaussian = vae.FittedPosterior(2, base_log_prob=diagonal_normal_log_prob)
+    vae.fit_posterior(log_joint, gaussian, bound=flow_elbo, steps=300, n_samples=32)
+    with torch.no_grad():
+        gaussian_gap = log_px - float(vae.posterior_elbo(log_joint, gaussian, bound=flow_elbo, n_samples=20000))
+    # the best diagonal Gaussian misses the correlation (rho = -1/3): KL = -1/2 log(1 - rho^2) = 0.0589
+    assert abs(gaussian_gap - 0.5 * math.log(9 / 8)) < 0.02
+    with pytest.raises(ValueError, match="steps"):
+        vae.fit_posterior(log_joint, gaussian, bound=flow_elbo, steps=0)
+
+
+# ----------------------------------------------------------------- the numbers the notebook's text states
+
+NOTEBOOK = Path(__file__).with_name("08-flows-in-vaes.ipynb")
+
+
+@pytest.fixture
+def float64_default():
+    """The notebook's setting: torch.set_default_dtype(torch.float64)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+def _markdown() -> str:
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def _banana_log_joint(z):
+    log_prior = diagonal_normal_log_prob(z, torch.zeros(2, dtype=D64), torch.zeros(2, dtype=D64))
+    return log_prior + diagonal_normal_log_prob(torch.tensor([1.0], dtype=D64), z[:, 1:] + z[:, :1] ** 2,
+                                                torch.tensor([math.log(0.3)], dtype=D64))
+
+
+def _banana_gap(make_flow, lr=0.05):
+    """The notebook's fitted_gap, with the key's formulas."""
+    log_px = vae.grid_log_evidence(_banana_log_joint, half_width=5.0, n=401)[2]
+    torch.manual_seed(0)
+    q = vae.FittedPosterior(2, make_flow(), base_log_prob=diagonal_normal_log_prob)
+    vae.fit_posterior(_banana_log_joint, q, bound=flow_elbo, steps=300, n_samples=32, lr=lr, seed=0)
+    with torch.no_grad():
+        bound = vae.posterior_elbo(_banana_log_joint, q, bound=flow_elbo, n_samples=20000,
+                                   generator=torch.Generator().manual_seed(1))
+    return log_px - bound.item()
+
+
+def test_banana_gaussian_gap_is_stated(float64_default):
+    text = _markdown()
+    gap = _banana_gap(lambda: None)
+    assert 0.5 < gap < 1.0
+    assert f"gap of {gap:.2f} nats" in text and f"({gap:.2f} nats)" in text
+
+
+def test_banana_flow_gaps_are_stated(float64_default):
+    text = _markdown()
+    gaussian = _banana_gap(lambda: None)
+    planar8 = _banana_gap(lambda: vae.PlanarLayers(8, 2, posterior_flow=amortized_planar_flow))
+    iaf1 = _banana_gap(lambda: iaf_posterior.IAFStack(2, 1, hidden=16), lr=0.02)
+    iaf2 = _banana_gap(lambda: iaf_posterior.IAFStack(2, 2, hidden=16), lr=0.02)
+    assert f"{planar8:.1f}" == "0.1" and "with eight layers it is down to about 0.1 nats" in text
+    assert iaf1 < 0.2 and f"{iaf2:.1f}" == "0.1" and "One layer leaves less than 0.2 nats, two about 0.1." in text
+    assert max(planar8, iaf1, iaf2) < gaussian / 4  # "close most of the gap"
+    assert "eight planar layers or one IAF layer bring it to about 0.1" in text and f"{iaf1:.1f}" in ("0.1", "0.2")
+
+
+@pytest.fixture(scope="module")
+def digits_run():
+    """The notebook's section-5 run with the key's formulas: K = 0, K = 2, K = 0 with a RealNVP prior."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    test = vae.binary_digits("test")
+    out = {}
+    for name, K, prior_flows in (("K0", 0, 0), ("K2", 2, 0), ("prior", 0, 2)):
+        model = train_vae(K, steps=250, seed=0, prior_flows=prior_flows)
+        with torch.no_grad():
+            log_w = log_importance_weights(model, test, 256, generator=torch.Generator().manual_seed(1))
+            eps = torch.randn((64, len(test), 2), generator=torch.Generator().manual_seed(2), dtype=test.dtype)
+            usage = model.posterior(test, eps)[0].mean(dim=0).var(dim=0)
+        out[name] = (log_w.mean(0).mean().item(), importance_weighted_bound(log_w).mean().item(), usage)
+    torch.set_default_dtype(before)
+    return out
+
+
+def test_digits_run_numbers_are_stated(digits_run):
+    text = _markdown()
+    (elbo0, l0, usage0), (elbo2, l2, _), (elbo_p, l_p, _) = digits_run["K0"], digits_run["K2"], digits_run["prior"]
+    assert f"= {usage0[1]:.2f}" in text and f"{usage0[1]:.2f}" == "0.02" and usage0[0] > 0.5  # z_2 switched off
+    assert elbo2 - elbo0 > 0.3 and l2 - l0 > 0.3 and "a few tenths of a nat or more" in text
+    assert all(0.4 < lk - ek < 1.2 for ek, lk in ((elbo0, l0), (elbo2, l2), (elbo_p, l_p)))
+    assert "between half a nat and about a nat" in text
+    assert f"changed the ELBO by {abs(elbo_p - elbo0):.1f} nats in this run" in text
+
+
+def test_digit_counts_are_stated():
+    text = _markdown()
+    n_train, n_test = len(vae.binary_digits("train")), len(vae.binary_digits("test"))
+    assert f"{n_train} binarised training digits" in text and f"{n_test} test digits" in text

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,14 +324,23 @@ def judge_check(spec: Check, records: list[dict[str, Any]] | None, *, key: KeyRe
             result.cases.append(CaseResult(label, False, shown, f"your code {record.get('error', 'timed out')} "
                                            "(an infinite loop, or far too much work?)"))
             continue
+        helper_calls = _checked_calls(key, record.get("calls") or {})
+        wrong_helpers = sorted({name for name, _, ok in helper_calls if not ok})
+        names = " and ".join(f"`{h}`" for h in wrong_helpers)
         if status != "ok":
             error = record.get("error", "?")
-            hint = IN_PLACE if "in-place operation" in error else ""
+            hint = IN_PLACE if re.search(r"in-?place operation", error) else ""
+            raised_in = _raised_in(key, record.get("calls") or {})
+            if raised_in:
+                hint = (f"the error was raised inside your `{raised_in}` (the key's `{raised_in}` accepts the same "
+                        "inputs): fix it first (see its own check)" + (f"; {hint}" if hint else ""))
             result.cases.append(CaseResult(label, False, shown, f"your code raised {error}", hint))
             continue
-        if record.get("mutated"):
-            names = ", ".join(f"`{n}`" for n in record["mutated"])
-            result.cases.append(CaseResult(label, False, shown, f"your code changed its input {names} in place",
+        edited_by_helper = [name for name, recorded in (record.get("calls") or {}).items()
+                            if any(call.get("mutated") for call in recorded)]
+        if record.get("mutated") and not edited_by_helper:
+            changed = ", ".join(f"`{n}`" for n in record["mutated"])
+            result.cases.append(CaseResult(label, False, shown, f"your code changed its input {changed} in place",
                                            IN_PLACE))
             continue
         try:
@@ -342,36 +351,30 @@ def judge_check(spec: Check, records: list[dict[str, Any]] | None, *, key: KeyRe
         expected = _expected(spec, reference, inputs)
         mismatch = compare(got, expected, spec.atol, spec.rtol, names=spec.outputs, dtype=spec.same_dtype)
         if mismatch is None:
-            result.cases.append(CaseResult(label, True, shown))
+            result.cases.append(CaseResult(label, True, shown, hint=_charged_elsewhere(spec, wrong_helpers)))
             continue
-        helper_calls = _checked_calls(key, record.get("calls") or {})
-        wrong_helpers = sorted({name for name, _, ok in helper_calls if not ok})
-        names = " and ".join(f"`{h}`" for h in wrong_helpers)
         if wrong_helpers and _explained(got, expected, helper_calls, spec):  # a mistake is charged once
-            result.cases.append(CaseResult(label, True, shown, hint=(
-                f"your `{spec.name}` is right; what is wrong here comes from your {names} (traced in the checks "
-                "above): a mistake costs points once, in the function that makes it")))
+            result.cases.append(CaseResult(label, True, shown, hint=_charged_elsewhere(spec, wrong_helpers)))
             continue
         hint = _named_mistake(spec, key, make, got) or diagnose(got, expected, mismatch, spec.atol, spec.rtol)
         if wrong_helpers:
             hint = (f"your `{spec.name}` calls your {names}, which is wrong on these inputs: fix it first (see its "
-                    "own check); this function is wrong on top of that" + (f" — {hint}" if hint else ""))
+                    f"own check), then look at `{spec.name}` again" + (f" — {hint}" if hint else ""))
         problem = f"{mismatch.where}: {mismatch.problem}" if mismatch.where != "the output" or not spec.is_value \
             else mismatch.problem
         result.cases.append(CaseResult(label, False, shown, problem, hint))
     return result
 
 
-def _decoded_calls(calls: list[dict[str, Any]]) -> list[tuple[list[Any], dict[str, Any], Any, str]]:
-    """Recorded helper calls as ``(args, kwargs, output, token)``; calls with an input that could not be
-    encoded (a function, a layer) are left out: they can be neither checked nor replayed."""
+def _decoded_calls(calls: list[dict[str, Any]]) -> list[tuple[list[Any], dict[str, Any], Any, bool]]:
+    """Recorded helper calls that returned, as ``(args, kwargs, output, edited its inputs?)``; calls with an
+    input that could not be encoded (a function, a layer) are left out: they cannot be checked."""
     out = []
     for call in calls:
         with contextlib.suppress(EvidenceError, KeyError, TypeError):
             args, kwargs = decode(call["args"]), decode(call["kwargs"])
             if not _has_opaque([args, kwargs]):
-                out.append((args, kwargs, decode(call["output"]),
-                            json.dumps([call["args"], call["kwargs"]], sort_keys=True)))
+                out.append((args, kwargs, decode(call["output"]), bool(call.get("mutated"))))
     return out
 
 
@@ -385,6 +388,28 @@ def _has_opaque(value: Any) -> bool:
     return False
 
 
+def _charged_elsewhere(spec: Check, helpers: Sequence[str]) -> str:
+    if not helpers:
+        return ""
+    names = " and ".join(f"`{h}`" for h in helpers)
+    return (f"your `{spec.name}` is right; what is wrong here comes from your {names} (traced in the checks "
+            "above): a mistake costs points once, in the function that makes it")
+
+
+def _raised_in(key: KeyRef, calls: dict[str, list[dict[str, Any]]]) -> str:
+    """The helper that raised, when the key's own helper accepts the same inputs (the fault is the helper's)."""
+    for name, recorded in sorted(calls.items()):
+        for call in recorded:
+            if "error" not in call or "args" not in call:
+                continue
+            with contextlib.suppress(Exception):
+                args, kwargs = decode(call["args"]), decode(call["kwargs"])
+                if not _has_opaque([args, kwargs]):
+                    getattr(key, name)(*args, **kwargs)
+                    return name
+    return ""
+
+
 def _checked_calls(key: KeyRef, calls: dict[str, list[dict[str, Any]]]) -> list[tuple[str, tuple[Any, Any], bool]]:
     """Each recorded helper call as ``(name, (the student's output, the key's output), right?)``."""
     checked = []
@@ -393,13 +418,24 @@ def _checked_calls(key: KeyRef, calls: dict[str, list[dict[str, Any]]]) -> list[
             truth = getattr(key, name)
         except AttributeError:
             continue
-        for args, kwargs, output, _ in _decoded_calls(recorded):
+        for args, kwargs, output, mutated in _decoded_calls(recorded):
             try:
                 answer = truth(*args, **kwargs)
             except Exception:  # noqa: BLE001 - inputs the key refuses: nothing to compare against
                 continue
-            checked.append((name, (output, answer), compare(output, answer, 1e-6, 1e-5) is None))
+            right = _matches(output, answer) and not mutated  # an in-place edit is wrong too
+            checked.append((name, (output, answer), right))
     return checked
+
+
+def _matches(got: Any, answer: Any) -> bool:
+    """``got`` equals ``answer`` within 1e-6, NaN in the same places counting as equal (a helper handed NaN by
+    its caller's own bug is not wrong)."""
+    def nan_safe(value: Any) -> Any:
+        if isinstance(value, Tensor) and value.is_floating_point():
+            return torch.nan_to_num(value.detach(), nan=1.2345e300, posinf=1e301, neginf=-1e301)
+        return [nan_safe(v) for v in value] if isinstance(value, (tuple, list)) else value
+    return compare(nan_safe(got), nan_safe(answer), 1e-6, 1e-5) is None
 
 
 def _parts(value: Any) -> list[Any]:
@@ -424,20 +460,29 @@ def _explained(got: Any, expected: Any, calls: list[tuple[str, tuple[Any, Any], 
 
 
 def _same_use(got: Any, expected: Any, own: Any, answer: Any, spec: Check) -> bool:
-    """``expected = a·answer + b`` for numbers a, b, and ``got = a·own + b`` with the same a, b."""
+    """``expected = a·answer + b`` for numbers a, b and ``got = a·own + b`` with the same a, b; or the helper's
+    answer is a term of the expected value (``got − expected = ±(own − answer)``)."""
     g, e, o, k = (_as_tensor(v) for v in (got, expected, own, answer))
     if any(v is None or not v.is_floating_point() for v in (g, e, o, k)) or not (
             g.shape == e.shape == o.shape == k.shape):
         return False
-    e64, k64 = e.detach().double().reshape(-1), k.detach().double().reshape(-1)
+    e64, k64, g64, o64 = (v.detach().double().reshape(-1) for v in (e, k, g, o))
+    if not bool(torch.isfinite(e64).all() and torch.isfinite(k64).all()):
+        return False
+
+    def agrees(x: Tensor, y: Tensor) -> bool:  # NaN where the other has NaN counts as agreeing
+        both = x.isnan() & y.isnan()
+        return compare(torch.where(both, 0.0, x), torch.where(both, 0.0, y), spec.atol, spec.rtol) is None
+
     if k64.numel() > 1 and float(k64.max() - k64.min()) > 1e-9:
         design = torch.stack([k64, torch.ones_like(k64)], dim=1)
-        a, b = torch.linalg.lstsq(design, e64.unsqueeze(1)).solution.reshape(-1).tolist()
-    else:
-        a, b = 1.0, float((e64 - k64).mean())
-    fits = compare(a * k64 + b, e64, spec.atol, spec.rtol) is None
-    return fits and compare(g.detach().double().reshape(-1), a * o.detach().double().reshape(-1) + b,
-                            spec.atol, spec.rtol) is None
+        fits = [tuple(torch.linalg.lstsq(design, e64.unsqueeze(1)).solution.reshape(-1).tolist())]
+    else:  # one value (or a constant helper): the helper's answer enters as itself or negated
+        fits = [(a, float((e64 - a * k64).mean())) for a in (1.0, -1.0)]
+    if any(agrees(a * k64 + b, e64) and agrees(g64, a * o64 + b) for a, b in fits):
+        return True
+    # the helper's answer enters as a term (``expected = rest ± answer``): its error passes through unchanged
+    return any(agrees(g64 - e64, sign * (o64 - k64)) for sign in (1.0, -1.0))
 
 
 def _named_mistake(spec: Check, key: KeyRef, make: Callable[[], Any], got: Any) -> str:

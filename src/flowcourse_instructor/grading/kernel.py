@@ -130,11 +130,24 @@ def _recording(helpers: list[str], namespace: dict[str, Any]) -> Iterator[dict[s
     def recorder(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def record(*args: Any, **kwargs: Any) -> Any:
-            out = function(*args, **kwargs)
             log = calls.setdefault(name, [])
-            if len(log) < MAX_CALLS:
-                with contextlib.suppress(Exception):  # what cannot be encoded is not replayed
-                    log.append({"args": encode(list(args)), "kwargs": encode(kwargs), "output": encode(out)})
+            if len(log) >= MAX_CALLS:
+                return function(*args, **kwargs)
+            entry: dict[str, Any] = {}
+            with contextlib.suppress(Exception):  # what cannot be encoded is not checked
+                entry = {"args": encode(list(args)), "kwargs": encode(kwargs)}  # before the call can edit them
+            before = [a.detach().clone() if isinstance(a, torch.Tensor) else None for a in (*args, *kwargs.values())]
+            try:
+                out = function(*args, **kwargs)
+            except Exception as exc:
+                log.append({**entry, "error": _describe(exc)})
+                raise
+            if any(b is not None and not _unchanged(a, b) for a, b in zip((*args, *kwargs.values()), before,
+                                                                            strict=True)):
+                entry["mutated"] = True
+            with contextlib.suppress(Exception):
+                entry["output"] = encode(out)
+            log.append(entry)
             return out
         return record
 
