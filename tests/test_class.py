@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowcourse_instructor.classroom import REPO, Classroom, ClassError, _port_free, readable_by
+from flowcourse_instructor.classroom import REPO, ClassError, Classroom, _port_free, readable_by
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ OUT = REPO / "build" / "class-demo"
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRED = os.environ.get("FLOWCOURSE_REQUIRE_BROWSER") == "1"
 ENV = Path(os.environ.get("CLASS_ENV", "/opt/flowcourse/student-env"))
-PROXY = Path(os.environ.get("CLASS_PROXY", "/opt/flowcourse/proxy")) / "node_modules" / ".bin" / "configurable-http-proxy"
+PROXY = Path(os.environ.get("CLASS_PROXY", "/opt/flowcourse/proxy")) / "node_modules/.bin/configurable-http-proxy"
 STEP = 120_000  # ms: the longest any single browser step may take
 # nbgrader's feedback page asks a CDN for MathJax; the route below aborts it (the class is offline), so the
 # feedback's formulas show as TeX source. Any other request leaving 127.0.0.1 fails the test.
@@ -87,6 +87,7 @@ def room():
     classroom = Classroom(root=root, env=ENV, proxy=PROXY, port=_free_port(), prefix="fct",
                           password="demo-" + os.urandom(6).hex())
     try:
+        _remove_stale(classroom.accounts)  # an earlier run killed before its teardown (the fct- names are ours)
         classroom.start([LESSON])
         yield classroom
     finally:
@@ -94,6 +95,16 @@ def room():
         left = classroom.leftovers()
         assert not left, f"processes left behind: {left}"
         assert not any(_exists(a) for a in classroom.accounts), "accounts left behind"
+
+
+def _remove_stale(accounts: list[str]) -> None:
+    from flowcourse_instructor.classroom import _pids_of, _terminate
+
+    stale = [a for a in accounts if _exists(a)]
+    if stale:
+        _terminate(_pids_of({pwd.getpwnam(a).pw_uid for a in stale}), wait=5)
+        for account in stale:
+            subprocess.run(["userdel", "--remove", "--force", account], capture_output=True)
 
 
 def _exists(account: str) -> bool:
@@ -214,7 +225,8 @@ class Student:
 
     def notebook_sources(self) -> list[str]:
         return self.page.evaluate(
-            "() => Array.from(window.jupyterapp.shell.currentWidget.content.model.cells).map(c => c.sharedModel.getSource())")
+            "() => Array.from(window.jupyterapp.shell.currentWidget.content.model.cells)"
+            ".map(c => c.sharedModel.getSource())")
 
     def type_answers(self, answers: dict[str, str]) -> None:
         """Put each answer into its answer cell (by nbgrader grade id) through the notebook's own model."""
@@ -231,7 +243,7 @@ class Student:
         self.page.evaluate(
             """async () => { const app = window.jupyterapp;
                  await Promise.race([app.commands.execute('notebook:run-all-cells'),
-                                     new Promise((_, no) => setTimeout(() => no(new Error('run all: 240 s')), 240000))]);
+                   new Promise((_, no) => setTimeout(() => no(new Error('run all: over 240 s')), 240000))]);
                  await app.commands.execute('docmanager:save'); }""")
         self.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
         return self.page.evaluate(
@@ -281,9 +293,11 @@ class Student:
 def test_class_term_in_the_browser(room, browser):
     started = time.monotonic()
     answers = _answers(room)
-    students = {name: Student(room, browser, name) for name in room.students}
+    students: dict[str, Student] = {}
     table = []
     try:
+        for name in room.students:
+            students[name] = Student(room, browser, name)
         for s in students.values():  # log all in first: the hub spawns the three servers side by side
             s.login()
         self_checks = {}
@@ -314,7 +328,6 @@ def test_class_term_in_the_browser(room, browser):
 
         with Gradebook(f"sqlite:///{room.course / 'gradebook.db'}") as gb:
             scores = {name: gb.find_submission(LESSON, f"{room.prefix}-{name}").score for name in room.students}
-            max_score = gb.find_assignment(LESSON).max_score
         auto_max = sum(answers["alice"][1].values())  # every test cell at full points; the rest is written answers
 
         for name, s in students.items():
@@ -374,8 +387,10 @@ def test_class_term_in_the_browser(room, browser):
 def _print_table(table, seconds: float) -> None:
     lines = [f"{'student':<8} {'auto score':>12} {'expected':>9} {'shown':>6}  {'mistake named':<22} feedback seen"]
     for name, score, max_score, expected, shown, mistake, named in table:
-        lines.append(f"{name:<8} {score:>5g} / {max_score:<4g} {expected:>9g} {shown if shown is not None else '-':>6}  "
-                     f"{(mistake + (' ✓' if named else ' ✗')) if mistake else '-':<22} {'yes' if shown is not None else 'no'}")
+        named_col = (mistake + (" ✓" if named else " ✗")) if mistake else "-"
+        seen = shown is not None
+        lines.append(f"{name:<8} {score:>5g} / {max_score:<4g} {expected:>9g} {shown if seen else '-':>6}  "
+                     f"{named_col:<22} {'yes' if seen else 'no'}")
     lines.append("(written answers are left to a human grader: the feedback page's total is out of the auto score "
                  "plus their points)")
     lines.append(f"class demo: {seconds:.0f} s in the browser and grader; screenshots in {OUT}")

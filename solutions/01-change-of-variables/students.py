@@ -83,9 +83,10 @@ STUDENTS = [
      "patches": {"standard_normal_log_prob": '''def standard_normal_log_prob(z):
     return -0.5 * (z ** 2).sum(dim=1)
 '''},
-     "expect_points": {"standard_normal_log_prob": 0, "change_of_variables_log_prob": 0,
-                       "scalar_affine_log_prob": 0},
-     "expect_message": "missing normalising constant"},
+     # change_of_variables_log_prob is right given its helper (charged once); scalar_affine_log_prob reaches the
+     # helper through a function argument (a lambda), which the judge cannot trace, so it is still charged
+     "expect_points": {"standard_normal_log_prob": 0, "scalar_affine_log_prob": 0},
+     "expect_message": ("missing normalising constant", "comes from your `standard_normal_log_prob`")},
     {"id": "l01-compose-last-logdet-only", "lesson": LESSON,
      "patches": {"compose_forward": '''def compose_forward(z, layers):
     for layer in layers:
@@ -111,8 +112,8 @@ STUDENTS = [
      "patches": {"scalar_affine": _AFFINE.format(
          forward="torch.log(torch.abs(a)).expand_as(z).reshape(z.shape[0], -1).sum(dim=1)").replace(
          "logdet = -torch.log", "logdet = torch.log")},
-     "expect_points": {"scalar_affine_inverse": 0, "scalar_affine_log_prob": 2 / 3},
-     "expect_message": ("forward log-det returned by the inverse", "calls your `scalar_affine_inverse`, which is wrong")},
+     "expect_points": {"scalar_affine_inverse": 0},  # scalar_affine_log_prob is right given its helper
+     "expect_message": ("forward log-det returned by the inverse", "comes from your `scalar_affine_inverse`")},
     {"id": "l01-quiz-forward-jacobian", "lesson": LESSON,
      "patches": {"answer_q1": 'answer_q1 = "B"\n'},
      "expect_points": {"quiz_01_q1": 0},

@@ -30,8 +30,8 @@ STUDENTS = [{'id': 'l05-tanh-not-derivative',
                                "    dh = 1 - torch.tanh(a) ** 2        # h'(a) for h = tanh\n"
                                '    return torch.log(1 + dh * (w @ u))'},
   'expect_message': 'log without abs',
-  # planar_forward and Planar inherit the NaN: the judge cannot yet trace a NaN to the helper (told the lead)
-  'expect_points': {'planar_logdet': 1.6, 'planar_forward': 1.75, 'Planar': 2.4}},
+  # planar_forward and Planar inherit the NaN from planar_logdet: charged once
+  'expect_points': {'planar_logdet': 1.6}},
  {'id': 'l05-u-h-broadcast',
   'lesson': '05-planar-radial',
   'about': 'x = z + u * h with h of shape (batch,): wrong when batch = d, an error otherwise',
@@ -125,8 +125,7 @@ STUDENTS = [{'id': 'l05-tanh-not-derivative',
                                '    h = 1 / (alpha + torch.linalg.vector_norm(z - z0, dim=1))\n'
                                '    return d * torch.log1p(beta * h)'},
   'expect_message': 'Jacobian taken as (1 + βh)·I',
-  # radial_inverse: its two batch-of-1 cases are not traced to the helper yet (-helper with one entry; told the lead)
-  'expect_points': {'radial_logdet': 0.0, 'radial_inverse': 1.4286}},
+  'expect_points': {'radial_logdet': 0.0}},  # radial_inverse is right given its helper: charged once
  {'id': 'l05-radial-negative-root',
   'lesson': '05-planar-radial',
   'about': 'radial inverse takes the negative root of r² + (α + β - ρ)r - αρ = 0',

@@ -5,8 +5,10 @@ The 1-D ReLU planar layer is checked both ways, including that it *refuses* para
 the construction is graded by the map the returned layers compose to, at probe points, so any equivalent
 choice of :math:`(u, w, b)` passes. The topology-matching functions receive small flows and densities
 written here (the kernel cannot import the answer key): an elementwise increasing map followed by an affine
-one, which is no lesson's graded layer, at random non-identity parameters in float64. Named mistakes are
-computed from the answer key (``ref``) wherever the mistake is a change of the key's result.
+one, which is no lesson's graded layer, at random non-identity parameters in float64. ``log_det_term_differentiable``
+checks what a value comparison cannot see and sections 5–6 rely on: that :math:`L(z)` reaches ``z`` by autograd
+(with ``z`` a leaf that requires grad, so an in-place edit of it raises), including the ``log p(f(z))`` term. Named
+mistakes are computed from the answer key (``ref``) wherever the mistake is a change of the key's result.
 """
 
 from __future__ import annotations

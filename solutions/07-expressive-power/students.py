@@ -4,7 +4,47 @@ Each patches solution cells of solutions/07-expressive-power/07-expressive-power
 not listed in expect_points is expected at full points.
 """
 
-STUDENTS = [{'id': 'l07-tv-without-half',
+_UNUSUAL = {
+    "relu_planar_1d": '''
+def relu_planar_1d(z, u, w, b):
+    """x = z + u * ReLU(w z + b), written with torch.where; log-det log1p(uw) on the active side."""
+    if not 1 + u * w > 0:
+        raise ValueError("1 + u*w must be positive for an invertible layer")
+    active = w * z + b > 0
+    x = torch.where(active, z + u * (w * z + b), z)
+    return x, torch.where(active[:, 0], math.log1p(u * w), 0.0).to(z.dtype)
+''',
+    "total_variation_1d": '''
+def total_variation_1d(p_values, q_values, xs):
+    gap = (p_values - q_values).abs()
+    return 0.25 * ((gap[1:] + gap[:-1]) * xs.diff()).sum()  # ½ · trapezoid rule by hand
+''',
+    "gradient_rank": '''
+def gradient_rank(grads, rtol=1e-8):
+    return int(torch.linalg.matrix_rank(grads, rtol=rtol))
+''',
+    "answer_householder": "# Question 1: set answer_householder to one capital letter\nanswer_householder = 'A'  # reflections keep N(0, I)\n",
+    "rank_bound": "rank_bound = 2 + 1 + 3  # M, below d = 10\n",
+    "answer_depth": 'answer_depth = "B"\n',
+}
+
+_LOG_DET_TERM_NO_GRAD = '''
+def log_det_term(flow, z, log_p, log_q):
+    with torch.no_grad():  # only the values of L are needed
+        x, _ = flow(z)
+        return log_p(x) - log_q(z)
+'''
+
+STUDENTS = [{'id': 'l07-unusual-but-right',
+  'lesson': '07-expressive-power',
+  'patches': _UNUSUAL},
+ {'id': 'l07-log-det-term-no-grad',
+  'lesson': '07-expressive-power',
+  'patches': {'log_det_term': _LOG_DET_TERM_NO_GRAD},
+  # right values, but L cannot be differentiated: sections 5 and 6 take ∇_z L with autograd
+  'expect_points': {'log_det_term_differentiable': 0},
+  'expect_message': 'L computed without autograd'},
+ {'id': 'l07-tv-without-half',
   'lesson': '07-expressive-power',
   'patches': {'total_variation_1d': 'def total_variation_1d(p_values, q_values, xs):\n'
                                     '    """TV(p, q) = ½ ∫ |p - q| dx by the trapezoid rule on the grid xs; a 0-d '
@@ -44,8 +84,11 @@ STUDENTS = [{'id': 'l07-tv-without-half',
                                         '    logdet = math.log(slope) * (pre[:, 0] > 0).to(x.dtype)\n'
                                         '    return z, logdet\n'
                                         '    ### END SOLUTION'},
+  # pushforward_density_1d is right but uses the wrong inverse: the judge cannot replay it (the helper's log-dets go
+  # through a sum and exp), so it is charged there too, with the message naming the helper to fix first
   'expect_points': {'relu_planar_1d_inverse': 0.8571, 'pushforward_density_1d': 0.5},
-  'expect_message': 'log-det sign (the forward log-det returned by the inverse)'},
+  'expect_message': ('log-det sign (the forward log-det returned by the inverse)',
+                     'calls your `relu_planar_1d_inverse`, which is wrong on these inputs')},
  {'id': 'l07-invalid-slope-accepted',
   'lesson': '07-expressive-power',
   'patches': {'relu_planar_1d': 'def relu_planar_1d(z, u, w, b):\n'
@@ -292,6 +335,14 @@ def log_det_term(flow, z, log_p, log_q):
         "log p evaluated at z": '''
 def log_det_term(flow, z, log_p, log_q):
     return log_p(z) - log_q(z)
+''',
+    },
+    "log_det_term_differentiable": {
+        "L computed without autograd": _LOG_DET_TERM_NO_GRAD,
+        "f(z) detached": '''
+def log_det_term(flow, z, log_p, log_q):
+    x = flow(z)[0].detach()  # as in pointwise_condition_residual
+    return log_p(x) - log_q(z)
 ''',
     },
     "gradient_rank": {

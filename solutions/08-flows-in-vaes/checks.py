@@ -4,7 +4,7 @@ Every function is checked at random, far-from-initialisation inputs: encoder out
 both above and well below :math:`-1` (where a raw-``u`` planar layer folds), forward log-dets that are
 clearly non-zero (so a sign error in :math:`\log q_K` shows), Bernoulli logits of :math:`\pm 120` in float32
 and :math:`\pm 800` in float64 (where :math:`\log\sigma(\ell)` underflows), and log weights of hundreds of
-nats (where :math:`\log \frac1S\sum e^{\log w}` underflows). Two cases come with a closed form: the seeds'
+nats (where :math:`\log \frac1S\sum e^{\log w}` underflows). Two cases come with a closed form: the lesson notes'
 worked example 3 with :math:`\hat u` (0.2202) and a linear-Gaussian model whose flow posterior is exact, so
 that the ELBO and the importance-weighted bound both equal :math:`\log p(x) = \log\mathcal{N}(x; 0, 2)`.
 """
@@ -134,7 +134,7 @@ def _rows_with_wu(n: int, d: int, seed: int, wu: list[float], dtype: torch.dtype
 
 
 def _worked_example_3() -> dict[str, Tensor]:
-    """The seeds' worked example 3 as one row: log-det 0.580 with the raw u, 0.2202 with û."""
+    """Worked example 3 of the lesson notes as one row: log-det 0.580 with the raw u, 0.2202 with û."""
     return {"z": tensor([[0.5, -0.5]]), "u": tensor([[1.0, 0.0]]), "w": tensor([[1.0, 2.0]]), "b": tensor([0.0])}
 
 
@@ -155,6 +155,32 @@ PLANAR_CASES = [
     Case("large |wᵀz + b| (tanh saturated), 3 rows in 2-D",
          lambda: {"z": randn(3, 2, seed=910) * 15, "u": randn(3, 2, seed=911), "w": randn(3, 2, seed=912) * 4,
                   "b": randn(3, seed=913)}),
+    Case("encoder outputs that require grad (as in training), 4 rows in 2-D, wᵀu = 0.5, -3, 1, -1.2",
+         lambda: {k: v.requires_grad_() for k, v in
+                  _rows_with_wu(4, 2, seed=915, wu=[0.5, -3.0, 1.0, -1.2]).items()}),
+]
+
+
+def _planar_gradients(fn: Any, z: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tuple[bool, bool, bool]:
+    """Run the layer on copies of the inputs that require grad, backpropagate the sum of both outputs and
+    return whether u, w and b received a non-zero gradient: the encoder outputs u, w, b, and a layer that
+    cuts one of them from the graph computes the right values while the encoder never learns it. (An
+    in-place edit is graded by the value check, not again here: the layer gets clones.)"""
+    params = [t.detach().clone().requires_grad_() for t in (u, w, b)]
+    x, logdet = fn(z.detach().clone(), *params)
+    total = x.sum() + logdet.sum()
+    if total.requires_grad:
+        total.backward()
+    return tuple(p.grad is not None and bool((p.grad != 0).any()) for p in params)
+
+
+PLANAR_TRAIN_CASES = [PLANAR_CASES[1], PLANAR_CASES[2], PLANAR_CASES[4]]
+
+PLANAR_TRAIN_MISTAKES = [
+    Mistake("û detached from u (the encoder's u never trains)",
+            "the values are right, but no gradient reaches u: `.detach()`, `.data` or `torch.no_grad()` around û "
+            "cut it from the graph, so training never updates the encoder's u — compute û from u inside the graph",
+            lambda ref, kw: (False, True, True)),
 ]
 
 
@@ -382,6 +408,9 @@ CHECKS = [
           mistakes=BERNOULLI_MISTAKES),
     Check("amortized_planar_forward", cases=PLANAR_CASES,
           mistakes=PLANAR_MISTAKES, outputs=("x", "log-det")),
+    Check("amortized_planar_forward_trains", key="amortized_planar_forward", cases=PLANAR_TRAIN_CASES,
+          mistakes=PLANAR_TRAIN_MISTAKES, protocol=_planar_gradients,
+          outputs=("a gradient reaches u", "a gradient reaches w", "a gradient reaches b")),
     Check("amortized_planar_flow", cases=FLOW_CASES, mistakes=FLOW_MISTAKES,
           outputs=("z_K", "sum of log-dets")),
     Check("flow_elbo", cases=ELBO_CASES, mistakes=ELBO_MISTAKES),

@@ -3,7 +3,8 @@ r"""Flows in variational autoencoders (lesson 08): a flow posterior and a flow p
 A VAE models binary 8x8 digits :math:`x \in \{0, 1\}^{64}` with a latent :math:`z \in \mathbb{R}^d`,
 a prior :math:`p(z)` and a decoder :math:`p_\theta(x \mid z) = \prod_j \mathrm{Bernoulli}(x_j;
 \sigma(\ell_j(z)))`. Its log-likelihood :math:`\log p(x) = \log \int p(x \mid z)\, p(z)\, dz` is intractable
-(seeds, practice problem 5), so it is trained on the evidence lower bound with an encoder :math:`q(z \mid x)`:
+(the lesson notes, practice problem 5), so it is trained on the evidence lower bound with an encoder
+:math:`q(z \mid x)`:
 
 .. math::
     \log p(x) = \underbrace{\mathbb{E}_{q}\bigl[\log p(x \mid z) + \log p(z) - \log q(z \mid x)\bigr]}_{
@@ -152,7 +153,7 @@ def amortized_planar_forward(z: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tupl
     >>> z = torch.tensor([[0.5, -0.5]])
     >>> x, logdet = amortized_planar_forward(z, torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 2.0]]),
     ...                                      torch.zeros(1))
-    >>> logdet.round(decimals=4)  # the seeds' worked example 3 with û
+    >>> logdet.round(decimals=4)  # worked example 3 of the lesson notes, with û
     tensor([0.2202])
     """
     check_batch(z, name="z")

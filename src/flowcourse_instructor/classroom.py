@@ -325,6 +325,9 @@ class Classroom:
         hub = self._pid("jupyterhub.pid")
         if hub is not None and _alive(hub):
             _terminate([hub], group=True, wait=15)
+        if hub is not None:
+            with contextlib.suppress(ChildProcessError, OSError):  # started by this process: reap it
+                os.waitpid(hub, os.WNOHANG)
         proxy = self._pid("proxy.pid")
         if proxy is not None and _alive(proxy):
             with contextlib.suppress(OSError):
@@ -371,7 +374,8 @@ class Classroom:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flowcourse_instructor.classroom", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m flowcourse_instructor.classroom",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--root", default="/srv/flowcourse-class")
     parser.add_argument("--env", default="/opt/flowcourse/student-env")
     parser.add_argument("--proxy", default="/opt/flowcourse/proxy/node_modules/.bin/configurable-http-proxy")
