@@ -146,9 +146,10 @@ def _answers(room: Classroom) -> dict[str, tuple[dict[str, str], dict[str, float
     course = room.course
     release = nbformat.read(course / "course" / LESSON / NOTEBOOK, 4)
     solution = nbformat.read(course / "solutions" / LESSON / NOTEBOOK, 4)
-    sample = next(s for s in importlib.import_module("flowcourse_lessons.lesson_01.students").STUDENTS
-                  if s["id"] == MISTAKE_ID)
-    mistake = sample["expect_message"]
+    samples = [s for s in importlib.import_module("flowcourse_lessons.lesson_01.students").STUDENTS
+               if s.get("patches") and s.get("expect_message") and s.get("base", "solution") == "solution"]
+    sample = next((s for s in samples if s["id"] == MISTAKE_ID), samples[0])  # the lesson's first, if renamed
+    mistake = sample["expect_message"] if isinstance(sample["expect_message"], str) else sample["expect_message"][0]
     out = {}
     for name, student in zip(room.students, [
             Student(id="full", lesson=LESSON), Student(**{**sample, "id": "mistake"}),
@@ -229,14 +230,27 @@ class Student:
             ".map(c => c.sharedModel.getSource())")
 
     def type_answers(self, answers: dict[str, str]) -> None:
-        """Put each answer into its answer cell (by nbgrader grade id) through the notebook's own model."""
-        done = self.page.evaluate(
-            """(answers) => { let n = 0;
-                 for (const cell of window.jupyterapp.shell.currentWidget.content.model.cells) {
-                   const id = (cell.getMetadata('nbgrader') || {}).grade_id;
-                   if (id in answers) { cell.sharedModel.setSource(answers[id]); n += 1; } }
-                 return n; }""", answers)
-        assert done == len(answers), f"{self.name}: {done} of {len(answers)} answer cells found"
+        """Type each answer into its answer cell (found by its nbgrader grade id) with the keyboard: the cell is
+        put in edit mode, its text selected (Ctrl+A) and replaced by the typed text; the notebook must then hold
+        exactly that text."""
+        index = self.page.evaluate(
+            """() => Array.from(window.jupyterapp.shell.currentWidget.content.model.cells)
+                     .map(c => (c.getMetadata('nbgrader') || {}).grade_id || null)""")
+        for cell_id, source in answers.items():
+            i = index.index(cell_id)
+            self.page.evaluate(
+                """async (i) => { const nb = window.jupyterapp.shell.currentWidget.content;
+                     nb.mode = 'command'; nb.activeCellIndex = i; await nb.scrollToItem(i, 'center');
+                     nb.mode = 'edit'; nb.activeCell.editor.focus(); }""", i)
+            self.page.wait_for_function(
+                "(i) => { const nb = window.jupyterapp.shell.currentWidget.content;"
+                " return nb.activeCellIndex === i && nb.activeCell.editor.hasFocus(); }", arg=i)
+            self.page.keyboard.press("Control+a")
+            self.page.keyboard.insert_text(source)
+            typed = self.page.evaluate(
+                "(i) => window.jupyterapp.shell.currentWidget.content.model.cells.get(i).sharedModel.getSource()", i)
+            assert typed == source, f"{self.name}: cell {cell_id} holds {typed!r} after typing {source!r}"
+        self.page.keyboard.press("Escape")
 
     def run_all(self) -> list[str]:
         """Run all cells (as Run → Run All Cells does) and save; return the self-check lines shown."""
@@ -322,7 +336,8 @@ def test_class_term_in_the_browser(room, browser):
         graded = room.flowcourse("grade", "--lesson", LESSON)
         room.flowcourse("feedback")
         room.nbgrader("release_feedback", LESSON)
-        assert "the student environment" in graded, graded
+        assert "the student environment" in graded, graded  # grading kernels: no key installed
+        assert re.search(r"kernel isolation: (root|userns)", graded), graded  # ... and sandboxed
 
         from nbgrader.api import Gradebook
 
