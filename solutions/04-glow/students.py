@@ -257,10 +257,9 @@ STUDENTS = [
      "expect_points": {"conv1x1_logdet": 0},
      "expect_message": "missing h·w factor"},
     {"id": "l04-lu-missing-hw", "lesson": "04-glow", "patches": {"lu_logdet": LU_MISSING_HW},
-     # the 1x1-pixel case of lu_logdet passes (h·w = 1); the layer and practice 4 use lu_logdet. Not excused by the
-     # charged-once rule (yet): practice 4 is a value (no helper calls recorded), and the layer's log-det is the
-     # helper's 0-d answer .expand()ed to (batch,), a shape the judge's helper replay does not match
-     "expect_points": {"lu_logdet": 0.25, "LUInvertible1x1Conv": 0, "practice_4_logdet_forward": 0,
+     # the 1x1-pixel case of lu_logdet passes (h·w = 1); the layer is right given it (charged once: its log-det is
+     # the helper's answer spread over the batch); practice 4 is a number the student computes, graded as a number
+     "expect_points": {"lu_logdet": 0.25, "practice_4_logdet_forward": 0,
                        "practice_4_logdet_inverse": 0},
      "expect_message": "missing h·w factor"},
     {"id": "l04-practice-4-sign-not-flipped", "lesson": "04-glow",

@@ -13,8 +13,6 @@ The folder names are nbgrader's assignment names, not Python identifiers, so eac
 package whose ``__path__`` is the folder; ``import flowcourse_lessons.lesson_05.key`` then works as usual.
 
 >>> from flowcourse_lessons import lessons
->>> sorted(lessons())[:2]
-['lesson_01', 'lesson_02']
 >>> lessons()["lesson_01"].name
 '01-change-of-variables'
 """

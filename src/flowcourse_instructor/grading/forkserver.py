@@ -34,7 +34,7 @@ from typing import Any
 from jupyter_client.provisioning import LocalProvisioner
 
 from flowcourse_instructor.grading import sandbox
-from flowcourse_instructor.grading.kernelside import KernelSide, kernel_environment, kernel_side
+from flowcourse_instructor.grading.kernelside import KernelSide, grading_root, kernel_environment, kernel_side
 
 __all__ = ["PRELOAD", "ForkServer", "ForkedKernel", "ForkProvisioner", "enable", "server"]
 
@@ -244,7 +244,7 @@ class ForkServer:
         self._dir = tempfile.TemporaryDirectory(prefix="flowcourse-forkserver-")
         os.chmod(self._dir.name, 0o700)
         self.path = os.path.join(self._dir.name, "socket")
-        self.side = side or kernel_side(os.environ.get("FLOWCOURSE_COURSE_ROOT") or os.getcwd())
+        self.side = side or kernel_side(grading_root())
         self.process = subprocess.Popen(
             [self.side.python, "-m", "flowcourse_instructor.grading.forkserver", self.path, *preload],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=self._dir.name,

@@ -9,7 +9,7 @@ right values in the wrong shape, swapped tuple elements, NaN/inf).
 
 >>> import torch
 >>> from flowcourse_instructor.grading.spec import Case, Check, tensor
->>> spec = Check("double", reference="x.double", cases=[Case("z = (1, 2)", lambda: {"z": tensor([1.0, 2.0])})])
+>>> spec = Check("double", cases=[Case("z = (1, 2)", lambda: {"z": tensor([1.0, 2.0])})])
 >>> def evidence(value):
 ...     from flowcourse_instructor.grading.evidence import encode
 ...     return [{"label": "z = (1, 2)", "status": "ok", "output": encode(value)}]

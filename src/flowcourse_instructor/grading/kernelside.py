@@ -16,6 +16,7 @@ Python, which has the key installed: the grade report says so, and only the sand
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import flowcourse_lessons
 
-__all__ = ["KernelSide", "kernel_side", "kernel_environment", "stage", "student_python"]
+__all__ = ["KernelSide", "kernel_side", "kernel_environment", "grading_root", "stage", "student_python"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ def stage(dest: Path) -> Path:
             (dest / "solutions" / folder.name).mkdir(parents=True)
             shutil.copy2(folder / "checks.py", dest / "solutions" / folder.name / "checks.py")
     return src
+
+
+def grading_root() -> str:
+    """The course root this process grades: the one ``configure`` named, while it exists; else the working folder."""
+    root = os.environ.get("FLOWCOURSE_COURSE_ROOT", "")
+    return root if root and os.path.isdir(root) else os.getcwd()
 
 
 def kernel_side(course_root: str | Path) -> KernelSide:

@@ -40,7 +40,7 @@ from flowcourse_instructor.grading import forkserver, sandbox
 from flowcourse_instructor.grading.checks import UnknownCheck, all_checks, find_check, spec_fingerprint
 from flowcourse_instructor.grading.evidence import MIME
 from flowcourse_instructor.grading.judge import CheckResult, judge_check, render_html, render_text
-from flowcourse_instructor.grading.kernelside import kernel_environment, kernel_side
+from flowcourse_instructor.grading.kernelside import grading_root, kernel_environment, kernel_side
 from flowcourse_instructor.grading.sandbox import reference_package
 from flowcourse_instructor.grading.scan import scan_notebook
 from flowcourse_instructor.grading.spec import KeyRef
@@ -331,7 +331,7 @@ class SandboxKernelManager(AsyncKernelManager):
             self.provisioner = forkserver.ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
                                                           parent=self)
         cmd, kw = await super()._async_pre_start_kernel(**kw)
-        side = kernel_side(os.environ.get("FLOWCOURSE_COURSE_ROOT") or os.getcwd())
+        side = kernel_side(grading_root())
         if "ipykernel_launcher" in cmd:  # the kernel's own log (not the notebook's stderr) would flood the grader's
             cmd = [side.python, *cmd[1:], "--IPKernelApp.log_level=ERROR"]
         kw["env"] = kernel_environment(kw.get("env") or os.environ, side)
@@ -380,7 +380,7 @@ class GuardedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
         record = _record(nb)
         record["sandbox"] = self.mode()
-        side = kernel_side(os.environ.get("FLOWCOURSE_COURSE_ROOT") or os.getcwd())
+        side = kernel_side(grading_root())
         record["kernel_env"] = "student" if side.student else "grader"
         self._deadline = time.monotonic() + self.notebook_budget
         self._kernel_said = ""
