@@ -370,7 +370,7 @@ class GuardedExecute(Execute):
 
     def create_kernel_manager(self) -> AsyncKernelManager:
         km = super().create_kernel_manager()
-        course_root = os.environ.get("FLOWCOURSE_COURSE_ROOT") or os.getcwd()
+        course_root = grading_root()
         policy = sandbox.default_policy(self.mode(), course_root, memory_mb=self.memory_mb,
                                         cpu_seconds=self.notebook_budget, file_mb=self.file_mb, nproc=self.nproc)
         if isinstance(km, SandboxKernelManager):
