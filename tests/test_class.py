@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from flowcourse_instructor.classroom import REPO, ClassError, Classroom, _port_free, readable_by
+from flowcourse_instructor.classroom import REPO, ClassError, Classroom, _exists, _port_free, readable_by
 
 pytestmark = pytest.mark.slow
 
@@ -105,14 +105,6 @@ def _remove_stale(accounts: list[str]) -> None:
         _terminate(_pids_of({pwd.getpwnam(a).pw_uid for a in stale}), wait=5)
         for account in stale:
             subprocess.run(["userdel", "--remove", "--force", account], capture_output=True)
-
-
-def _exists(account: str) -> bool:
-    try:
-        pwd.getpwnam(account)
-    except KeyError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
