@@ -69,8 +69,8 @@ def test_duplicate_names_across_lessons_are_rejected(tmp_path, monkeypatch):
         folder.mkdir(parents=True)
         (folder / "checks.py").write_text(
             "from flowcourse_instructor.grading.spec import Check\nCHECKS = [Check('dup_name')]\n")
-    monkeypatch.setenv("FLOWCOURSE_COURSE_ROOT", str(tmp_path))
     monkeypatch.setattr(flowcourse_lessons, "_REGISTERED", dict(flowcourse_lessons._REGISTERED))
+    flowcourse_lessons.register(tmp_path)  # as configure() and every grading task do for the root they grade
     with pytest.raises(ValueError, match="dup_name"):
         checks.all_checks()
 

@@ -1,7 +1,9 @@
 """``flowcourse``: the instructor's pipeline (thin over nbgrader) and the student's self-check.
 
     flowcourse release [--check]      generate course/ from solutions/ (ids stable; --check: fail if out of sync)
-    flowcourse grade [--workers N]    autograde submitted/ in parallel, print the grade table
+    flowcourse grade [--workers N]    autograde submitted/ on the grading engine (Dask), print the grade table
+    flowcourse serve                  grade on submit: watch the exchange, grade, release feedback (a hub service)
+    flowcourse report [--lesson L]    one HTML page per lesson: scores, pass rates, the most common mistakes
     flowcourse feedback               generate feedback/ for every graded submission
     flowcourse export [--to FILE]     nbgrader's CSV export of the gradebook
     flowcourse demo [--workers N]     the whole pipeline on the bundled sample class (autograder/work/)
@@ -30,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="autograde every submission in submitted/")
     p.add_argument("--workers", type=int, default=2, help="parallel grading processes (default 2)")
     p.add_argument("--lesson", action="append", help="grade only this lesson (repeatable)")
+    p.add_argument("--scheduler", default=None, help="a Dask scheduler address (default: local worker processes)")
+    p = sub.add_parser("serve", help="grade each submission as it reaches the exchange and release its feedback")
+    p.add_argument("--until-idle", action="store_true", help="stop once nothing is waiting (scripts, tests)")
+    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    p = sub.add_parser("report", help="write reports/<lesson>.html: the class at a glance")
+    p.add_argument("--lesson", action="append", help="only this lesson (repeatable)")
+    p.add_argument("--out", default=None, help="folder (default reports/ under the root)")
     sub.add_parser("feedback", help="generate feedback for every graded submission")
     p = sub.add_parser("export", help="export the gradebook to CSV")
     p.add_argument("--to", default="grades.csv", help="output file, relative to the root (default grades.csv)")
@@ -87,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"released {lesson} -> course/{lesson}")
         return 0
     if args.command == "grade":
-        rows = pipeline.grade(root, workers=args.workers, lessons_only=args.lesson)
+        rows = pipeline.grade(root, workers=args.workers, lessons_only=args.lesson, scheduler=args.scheduler)
         pipeline.print_table(rows)
         return 0
     if args.command == "feedback":
@@ -101,6 +110,20 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "export":
         print(f"wrote {pipeline.export(root, args.to)}")
+        return 0
+    if args.command == "serve":
+        import logging
+
+        from flowcourse_instructor.grading.service import serve
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        serve(root, until_idle=args.until_idle, timeout=args.timeout)
+        return 0
+    if args.command == "report":
+        from flowcourse_instructor.report import write_reports
+
+        for path in write_reports(root, lessons=args.lesson, out=args.out):
+            print(f"wrote {path}")
         return 0
     if args.command == "demo":
         _, _, mismatches = pipeline.demo(root, args.work, workers=args.workers)

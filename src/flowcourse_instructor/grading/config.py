@@ -5,6 +5,9 @@
 >>> configure(c, "/course", environ={})
 >>> c.CourseDirectory.source_directory, c.CourseDirectory.release_directory, c.OverwriteCells.add_missing_cells
 ('solutions', 'course', True)
+>>> from flowcourse_instructor.grading.policy import GradingPolicy
+>>> GradingPolicy.from_config(c).course_root, GradingPolicy.from_config(c).sandbox_mode
+('/course', 'auto')
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import sys
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
+
+from flowcourse_instructor.grading.policy import GradingPolicy
 
 __all__ = ["configure", "SANITIZE", "AUTOGRADE", "FEEDBACK", "GRADING_SIDE"]
 
@@ -34,14 +39,16 @@ FEEDBACK = ["nbgrader.preprocessors.GetGrades", f"{_PP}.HideTestSource",
 
 def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse", cell_timeout: int = 30,
               notebook_budget: int = 600, sandbox: str | None = None,
-              environ: MutableMapping[str, str] | None = None) -> None:
+              environ: MutableMapping[str, str] | None = None, policy: GradingPolicy | None = None) -> None:
     """Configure nbgrader ``c`` for the course whose root is ``root``.
 
     Sources in ``solutions/``, the release in ``course/``, the gradebook ``gradebook.db`` at the root with
     a 60 s SQLite busy timeout (parallel graders wait instead of failing), our preprocessors in place of
     nbgrader's trusting ones. Each lesson folder's grading-side files (:data:`GRADING_SIDE`) are never
     released. The root's lesson folders are registered as :mod:`flowcourse_lessons` packages (a test course
-    brings its own key and checks that way); the grading kernels find the root through the environment.
+    brings its own key and checks that way). How to grade (isolation, limits, the trusted snapshot) is one
+    value, ``c.GradingPolicy.json`` (:mod:`.policy`): ``policy`` when given (``flowcourse grade`` and the
+    grading service pass the one they took before grading), else this root's defaults.
     ``cell_timeout``: with demo cells blanked, no cell of a full solution takes 2 s, so 30 s is ample
     headroom and an infinite loop in a self-check costs a submission 30 s, not minutes.
     """
@@ -58,11 +65,13 @@ def configure(c: Any, root: str | os.PathLike, *, course_id: str = "flowcourse",
     c.Autograde.exporter_class = f"{_PP}.TolerantNotebookExporter"
     c.GenerateFeedback.preprocessors = list(FEEDBACK)
     c.OverwriteCells.add_missing_cells = True
-    c.GuardedExecute.timeout = cell_timeout
-    c.GuardedExecute.notebook_budget = notebook_budget
-    c.GuardedExecute.sandbox_mode = sandbox or env.get("FLOWCOURSE_SANDBOX_MODE", "auto")
+    if policy is None:
+        policy = GradingPolicy(course_root=str(root), sandbox_mode=sandbox or "auto", cell_timeout=cell_timeout,
+                               notebook_budget=notebook_budget)
+    c.GradingPolicy.json = policy.to_json()
+    c.GuardedExecute.timeout = policy.cell_timeout
+    c.GuardedExecute.notebook_budget = policy.notebook_budget
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-    env["FLOWCOURSE_COURSE_ROOT"] = str(root)
     if environ is None:
         import flowcourse_lessons
 

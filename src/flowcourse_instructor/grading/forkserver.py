@@ -14,11 +14,19 @@ Only the wrapper's ``root`` and ``limits`` modes are forked (``userns`` needs ``
 Protocol (a Unix socket per server, one connection per kernel, JSON lines): the client sends
 ``{"cmd", "env", "cwd", "policy"}``; the server answers ``{"pid"}``, later ``{"exit"}`` when it reaps the
 kernel. A closed connection (the grader died) kills the kernel; end-of-file on stdin stops the server.
+
+Nothing a kernel starts outlives it: when the server reaps a kernel it ends the processes the kernel left
+(:func:`flowcourse_instructor.grading.sandbox.end_kernel_processes`: in ``root`` mode every process of the
+kernel's uid) before it answers ``{"exit"}``. The server is a child subreaper (``PR_SET_CHILD_SUBREAPER``):
+orphans of its kernels (a double-forked daemon) become its children, and once none of its kernels runs it
+kills every child that is not a kernel — in ``limits`` mode the only way to find a daemon that left the
+kernel's session and cleared its environment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import selectors
@@ -34,7 +42,7 @@ from typing import Any
 from jupyter_client.provisioning import LocalProvisioner
 
 from flowcourse_instructor.grading import sandbox
-from flowcourse_instructor.grading.kernelside import KernelSide, grading_root, kernel_environment, kernel_side
+from flowcourse_instructor.grading.kernelside import KernelSide, kernel_environment, kernel_side
 
 __all__ = ["PRELOAD", "ForkServer", "ForkedKernel", "ForkProvisioner", "enable", "server"]
 
@@ -118,6 +126,8 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
     selector.register(listener, selectors.EVENT_READ)
     selector.register(sys.stdin.buffer, selectors.EVENT_READ)
     kernels: dict[int, socket.socket] = {}
+    modes: dict[int, str] = {}  # each kernel's sandbox mode, to end what it leaves behind
+    _become_subreaper()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nobody reads the pipe from now on
@@ -133,18 +143,25 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
                         other.close()
                     _become_kernel(request, conn)
                 kernels[pid] = conn
+                modes[pid] = str(request.get("policy", {}).get("mode", "limits"))
                 selector.register(conn, selectors.EVENT_READ, pid)
             elif key.fileobj is sys.stdin.buffer:
                 if not os.read(sys.stdin.fileno(), 4096):  # the grading worker is gone
                     for pid in kernels:
                         _kill_group(pid)
+                    for pid in kernels:
+                        _end_kernel(pid, modes.pop(pid))
+                    _end_orphans(set())
                     return
             elif not key.fileobj.recv(4096):  # the client closed its connection: nobody drives this kernel
                 selector.unregister(key.fileobj)
                 _kill_group(key.data)
         for pid, status in _reaped():
             conn = kernels.pop(pid, None)
-            if conn is not None:
+            if conn is not None:  # not an orphan of a kernel (reaped here as the subreaper)
+                _end_kernel(pid, modes.pop(pid))
+                if not kernels:
+                    _end_orphans(set())
                 _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
                 with contextlib.suppress(KeyError):  # unregistered already if the client closed first
                     selector.unregister(conn)
@@ -161,6 +178,45 @@ def _reaped() -> list[tuple[int, int]]:
         if pid == 0:
             return out
         out.append((pid, status))
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """Orphaned descendants of this process's kernels become its children instead of init's (Linux ≥ 3.4)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        print(f"fork server: no subreaper ({os.strerror(ctypes.get_errno())})", file=sys.stderr)
+
+
+def _end_kernel(pid: int, mode: str) -> None:
+    """End what the kernel ``pid`` left behind; the server keeps serving whatever happens here."""
+    try:
+        sandbox.end_kernel_processes(pid, mode)
+    except Exception:  # noqa: BLE001 - a failed cleanup must not take the server (and later kernels) down
+        traceback.print_exc()
+
+
+def _end_orphans(kernels: set[int]) -> None:
+    """Kill every descendant of this server that is not a kernel in ``kernels`` nor runs under one.
+
+    Called when no kernel runs (``kernels`` empty): what is left is an orphan some kernel left behind.
+    """
+    me = os.getpid()
+    try:
+        by_pid = {p.pid: p for p in sandbox._processes()}
+
+        def orphan(proc: Any) -> bool:
+            lineage = sandbox._lineage(by_pid.get(proc.pid, proc), by_pid)
+            return me in lineage[1:] and not kernels.intersection(lineage)
+
+        sandbox._end_selected(orphan, time.monotonic() + 10)
+    except Exception:  # noqa: BLE001 - as in _end_kernel
+        traceback.print_exc()
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:  # the orphans just killed: reaped here, not left as zombies
+            pass
 
 
 def _kill_group(pid: int) -> None:
@@ -244,7 +300,7 @@ class ForkServer:
         self._dir = tempfile.TemporaryDirectory(prefix="flowcourse-forkserver-")
         os.chmod(self._dir.name, 0o700)
         self.path = os.path.join(self._dir.name, "socket")
-        self.side = side or kernel_side(grading_root())
+        self.side = side or kernel_side(os.getcwd())
         self.process = subprocess.Popen(
             [self.side.python, "-m", "flowcourse_instructor.grading.forkserver", self.path, *preload],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=self._dir.name,
@@ -279,14 +335,19 @@ def _readline_within(stream: Any, seconds: float) -> bytes:
     return stream.readline() if selector.select(timeout=seconds) else b""
 
 
+# This process's own server (a grading worker's): process-local by nature, never a policy shared with others.
 _enabled = False
 _server: ForkServer | None = None
+_course_root = ""
 
 
-def enable(on: bool = True) -> None:
-    """Let kernels of this process be forked from a server (started on first use); ``False`` stops it."""
-    global _enabled, _server
-    _enabled = on
+def enable(on: bool = True, course_root: str | os.PathLike = "") -> None:
+    """Let kernels of this process be forked from a server (started on first use); ``False`` stops it.
+
+    ``course_root``: the course being graded, whose kernel side the server runs (default: the working folder).
+    """
+    global _enabled, _server, _course_root
+    _enabled, _course_root = on, str(course_root or "")
     if not on and _server is not None:
         _server.close()
         _server = None
@@ -299,7 +360,7 @@ def server() -> ForkServer | None:
         return None
     if _server is None or not _server.alive():
         try:
-            _server = ForkServer()
+            _server = ForkServer(side=kernel_side(_course_root or os.getcwd()))
         except (OSError, RuntimeError):
             _enabled = False  # launch kernels the usual way from now on
             return None

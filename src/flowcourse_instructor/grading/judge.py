@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from flowcourse_instructor.grading.evidence import EvidenceError, Opaque, decode
-from flowcourse_instructor.grading.spec import Check, KeyRef
+from flowcourse_instructor.grading.spec import Check, KeyRef, Mistake
 
 __all__ = ["CaseResult", "CheckResult", "judge_check", "compare", "diagnose", "render_text", "render_html",
            "describe"]
@@ -41,13 +41,17 @@ __all__ = ["CaseResult", "CheckResult", "judge_check", "compare", "diagnose", "r
 
 @dataclass
 class CaseResult:
-    """The verdict on one case: passed or not, what came back, what was expected, and a hint."""
+    """The verdict on one case: passed or not, what came back, what was expected, and a hint.
+
+    ``mistake`` is the name of the spec's named mistake the output matched ("" when none did).
+    """
 
     label: str
     passed: bool
     inputs: str = ""
     problem: str = ""
     hint: str = ""
+    mistake: str = ""
 
 
 @dataclass
@@ -356,13 +360,14 @@ def judge_check(spec: Check, records: list[dict[str, Any]] | None, *, key: KeyRe
         if wrong_helpers and _explained(got, expected, helper_calls, spec):  # a mistake is charged once
             result.cases.append(CaseResult(label, True, shown, hint=_charged_elsewhere(spec, wrong_helpers)))
             continue
-        hint = _named_mistake(spec, key, make, got) or diagnose(got, expected, mismatch, spec.atol, spec.rtol)
+        named = _named_mistake(spec, key, make, got)
+        hint = f"{named.name}: {named.hint}" if named else diagnose(got, expected, mismatch, spec.atol, spec.rtol)
         if wrong_helpers:
             hint = (f"your `{spec.name}` calls your {names}, which is wrong on these inputs: fix it first (see its "
                     f"own check), then look at `{spec.name}` again" + (f" — {hint}" if hint else ""))
         problem = f"{mismatch.where}: {mismatch.problem}" if mismatch.where != "the output" or not spec.is_value \
             else mismatch.problem
-        result.cases.append(CaseResult(label, False, shown, problem, hint))
+        result.cases.append(CaseResult(label, False, shown, problem, hint, named.name if named else ""))
     return result
 
 
@@ -488,15 +493,15 @@ def _same_use(got: Any, expected: Any, own: Any, answer: Any, spec: Check) -> bo
     return any(agrees(g64 - e64, sign * (o64 - k64)) for sign in (1.0, -1.0))
 
 
-def _named_mistake(spec: Check, key: KeyRef, make: Callable[[], Any], got: Any) -> str:
+def _named_mistake(spec: Check, key: KeyRef, make: Callable[[], Any], got: Any) -> Mistake | None:
     for mistake in spec.mistakes:
         try:
             wrong = mistake.output(key, _build_inputs(make))
         except Exception:  # a mistake that cannot be formed for this case simply does not match
             continue
         if _matches_mistake(got, wrong, spec):
-            return f"{mistake.name}: {mistake.hint}"
-    return ""
+            return mistake
+    return None
 
 
 def _matches_mistake(got: Any, wrong: Any, spec: Check) -> bool:

@@ -16,7 +16,6 @@ Python, which has the key installed: the grade report says so, and only the sand
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import flowcourse_lessons
 
-__all__ = ["KernelSide", "kernel_side", "kernel_environment", "grading_root", "stage", "student_python"]
+__all__ = ["KernelSide", "kernel_side", "kernel_environment", "stage", "student_python"]
 
 
 @dataclass(frozen=True)
@@ -72,12 +71,6 @@ def stage(dest: Path) -> Path:
     return src
 
 
-def grading_root() -> str:
-    """The course root this process grades: the one ``configure`` named, while it exists; else the working folder."""
-    root = os.environ.get("FLOWCOURSE_COURSE_ROOT", "")
-    return root if root and os.path.isdir(root) else os.getcwd()
-
-
 def kernel_side(course_root: str | Path) -> KernelSide:
     """The kernel side for grading ``course_root`` (its lessons are registered here first).
 
@@ -111,6 +104,6 @@ def _kernel_side(course_root: Path, lessons: tuple[tuple[str, Path], ...]) -> Ke
 def kernel_environment(environ: Mapping[str, str], side: KernelSide) -> dict[str, str]:
     """The environment of a grading kernel: ``environ`` with the kernel side as its only Python path, and nothing
     that points into the course (the course root the grader works on is the grader's business)."""
-    env = {k: v for k, v in environ.items() if not k.startswith("FLOWCOURSE_COURSE") and k != "VIRTUAL_ENV"}
+    env = {k: v for k, v in environ.items() if not k.startswith("FLOWCOURSE_") and k != "VIRTUAL_ENV"}
     env["PYTHONPATH"] = side.path
     return env

@@ -27,6 +27,7 @@ from typing import Any
 import nbformat
 from tqdm.auto import tqdm
 
+from flowcourse_instructor.grading.policy import GradingPolicy
 from flowcourse_instructor.grading.sampleclass import Student, expected_points, lessons, load_sample_class, materialize
 
 __all__ = ["Row", "load_config", "release", "grade", "feedback", "export", "demo", "verify", "print_table",
@@ -119,25 +120,9 @@ def _differences(fresh: Path, committed: Path) -> list[str]:
 _worker_api: Any = None
 
 
-def _init_worker(root: str, snapshot: dict, process: bool = True, fork_kernels: bool = True) -> None:
+def _init_feedback_worker(root: str) -> None:
     global _worker_api
-    from flowcourse_instructor.grading import forkserver, preprocessors
-
-    forkserver.enable(fork_kernels)  # kernels forked from a warm process: ~4 s less per notebook
-
-    _worker_api = _api(root)  # loads the course config (its answer key, its specs) into this process
-    if process:
-        import torch
-
-        torch.set_num_threads(1)  # the judge's work is tiny; the cores belong to the kernels
-    preprocessors._TRUSTED.update(snapshot)
-    preprocessors.preload_answer_key()
-
-
-def _autograde(task: tuple[str, str]) -> tuple[str, str, bool, str]:
-    lesson, student = task
-    result = _quiet(lambda: _worker_api.autograde(lesson, student, force=True, create=True))
-    return lesson, student, bool(result["success"]), result.get("error") or ""
+    _worker_api = _api(root)
 
 
 def _feedback(task: tuple[str, str]) -> tuple[str, str, bool, str]:
@@ -146,23 +131,17 @@ def _feedback(task: tuple[str, str]) -> tuple[str, str, bool, str]:
     return lesson, student, bool(result["success"]), result.get("error") or ""
 
 
-def _run(fn: Callable, tasks: list, root: Path, workers: int, desc: str, progress: bool, snapshot: dict,
-         fork_kernels: bool = False) -> list:
+def _run(fn: Callable, tasks: list, root: Path, workers: int, desc: str, progress: bool) -> list:
+    """Feedback pages in ``workers`` processes (they only read the gradebook; grading itself runs on the engine)."""
     bar = tqdm(total=len(tasks), desc=desc, unit="notebook", disable=not progress)
     results = []
     if workers <= 1 or len(tasks) <= 1:
-        from flowcourse_instructor.grading import forkserver
-
-        _init_worker(str(root), snapshot, process=False, fork_kernels=fork_kernels)
-        try:
-            for task in tasks:
-                results.append(fn(task))
-                bar.update()
-        finally:
-            forkserver.enable(False)
+        _init_feedback_worker(str(root))
+        for task in tasks:
+            results.append(fn(task))
+            bar.update()
     else:  # spawn, not fork: a forked child of a process that already ran torch (OpenMP) can hang
-        init = (str(root), snapshot, True, fork_kernels)
-        with multiprocessing.get_context("spawn").Pool(workers, _init_worker, init) as pool:
+        with multiprocessing.get_context("spawn").Pool(workers, _init_feedback_worker, (str(root),)) as pool:
             for result in pool.imap_unordered(fn, tasks):
                 results.append(result)
                 bar.update()
@@ -184,18 +163,6 @@ def _submissions(root: Path, only: Iterable[str] | None, students: Iterable[str]
 
 def _db_url(root: Path) -> str:
     return load_config(root).CourseDirectory.db_url
-
-
-def _snapshot(root: Path) -> dict:
-    from flowcourse_instructor.grading.preprocessors import trusted_sources
-
-    db_url = _db_url(root)
-    out = {}
-    for lesson in lessons(root):
-        for nb in sorted((root / "solutions" / lesson).glob("*.ipynb")):
-            with contextlib.suppress(Exception):  # not yet released: nothing to protect
-                out[(db_url, lesson, nb.stem)] = dict(trusted_sources(db_url, lesson, nb.stem))
-    return out
 
 
 class OrderError(RuntimeError):
@@ -225,25 +192,37 @@ def _require_released(root: Path, lessons: Sequence[str]) -> None:
 
 
 def grade(root: str | os.PathLike, *, workers: int = 2, lessons_only: Sequence[str] | None = None,
-          students: Sequence[str] | None = None, progress: bool = True, fork_kernels: bool = True) -> list[Row]:
-    """Autograde every submission in ``submitted/`` (nbgrader ``autograde``), ``workers`` at a time.
+          students: Sequence[str] | None = None, progress: bool = True, fork_kernels: bool = True,
+          scheduler: str | None = None, policy: GradingPolicy | None = None) -> list[Row]:
+    """Autograde every submission in ``submitted/`` on the grading engine (:mod:`.engine`), ``workers`` at a time.
 
-    A submission nbgrader cannot grade at all (e.g. the notebook was renamed) gets 0 for every test of the
-    missing notebook, recorded in the gradebook, with the reason. Re-grading replaces earlier results.
-    Workers are spawned processes: a script calling this needs an ``if __name__ == "__main__":`` guard.
-    ``fork_kernels``: start kernels from a warm fork server (:mod:`flowcourse_instructor.grading.forkserver`).
+    Each submission is a task (nbgrader ``autograde`` in the sandbox, on a Dask worker); this process alone
+    writes the results into ``autograded/`` and the gradebook. A submission nbgrader cannot grade at all (e.g.
+    the notebook was renamed) gets 0 for every test of the missing notebook, recorded with the reason.
+    Re-grading replaces earlier results. ``scheduler``: a Dask scheduler address (default: a local cluster of
+    ``workers`` processes). ``fork_kernels``: start kernels from a warm fork server (:mod:`.forkserver`).
+    ``policy``: how to grade (default: :meth:`GradingPolicy.for_course`, taken now, before any student code runs).
     """
     from nbgrader.api import Gradebook
+
+    from flowcourse_instructor.grading.engine import GradingEngine, read_submission, record
 
     root = Path(root).resolve()
     tasks = _submissions(root, lessons_only, students)
     _require_released(root, sorted({lesson for lesson, _ in tasks}))
     db_url = _db_url(root)
-    with Gradebook(db_url) as gb:  # one writer creates every student before the workers start
-        for student in sorted({s for _, s in tasks}):
-            gb.update_or_create_student(student)
-    results = _run(_autograde, tasks, root, workers, "grading", progress, _snapshot(root), fork_kernels)
-    failed = {(lesson, student): error for lesson, student, ok, error in results if not ok}
+    policy = policy or GradingPolicy.for_course(root, fork_kernels=fork_kernels)
+    failed = {}
+    bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress)
+    with GradingEngine(policy, workers=workers, scheduler=scheduler) as engine:
+        submissions = [read_submission(root / "submitted" / student / lesson, lesson, student)
+                       for lesson, student in tasks]
+        for submission, graded in engine.grade(submissions):
+            record(root, graded, submission, db_url)
+            if not graded.ok:
+                failed[(graded.lesson, graded.student)] = graded.error
+            bar.update()
+    bar.close()
     rows = []
     with Gradebook(db_url) as gb:
         for lesson, student in tasks:
@@ -302,7 +281,7 @@ def feedback(root: str | os.PathLike, rows: list[Row], *, workers: int = 2, prog
     tasks = sorted({(r.lesson, r.student) for r in rows if (root / "autograded" / r.student / r.lesson).is_dir()})
     if not tasks:
         raise OrderError("nothing graded yet: run `flowcourse grade` first")
-    _run(_feedback, tasks, root, workers, "feedback", progress, {})
+    _run(_feedback, tasks, root, workers, "feedback", progress)
     for r in rows:
         path = root / "feedback" / r.student / r.lesson / f"{r.notebook}.html"
         r.feedback = str(path.relative_to(root)) if path.exists() else ""

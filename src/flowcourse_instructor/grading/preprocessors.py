@@ -27,6 +27,7 @@ from typing import Any
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbconvert.exporters import NotebookExporter
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
@@ -40,14 +41,16 @@ from flowcourse_instructor.grading import forkserver, sandbox
 from flowcourse_instructor.grading.checks import UnknownCheck, all_checks, find_check, spec_fingerprint
 from flowcourse_instructor.grading.evidence import MIME
 from flowcourse_instructor.grading.judge import CheckResult, judge_check, render_html, render_text
-from flowcourse_instructor.grading.kernelside import grading_root, kernel_environment, kernel_side
+from flowcourse_instructor.grading.kernelside import kernel_environment, kernel_side
+from flowcourse_instructor.grading.policy import GradingPolicy
 from flowcourse_instructor.grading.sandbox import reference_package
 from flowcourse_instructor.grading.scan import scan_notebook
 from flowcourse_instructor.grading.spec import KeyRef
 
 __all__ = [
     "StartRecord", "ScanSubmission", "RestoreTestCells", "BlankDemoCells", "GuardedExecute", "Judge", "HideTestSource",
-    "TolerantNotebookExporter", "SandboxKernelManager", "grading_record", "checks_in", "reference_package",
+    "TolerantNotebookExporter", "SandboxKernelManager", "grading_record", "cell_record", "checks_in",
+    "reference_package",
 ]
 
 META = "flowcourse"
@@ -59,6 +62,13 @@ HIDDEN_NOTE = "# hidden test: its source is not shown; its result is below"
 def grading_record(nb: NotebookNode) -> dict[str, Any]:
     """The ``flowcourse`` metadata the pipeline wrote into a notebook (empty dict when absent)."""
     return nb.get("metadata", {}).get(META, {})
+
+
+def policy_of(preprocessor: Any) -> GradingPolicy:
+    """The :class:`~.policy.GradingPolicy` in the configuration a preprocessor was given (read once per instance)."""
+    if getattr(preprocessor, "_grading_policy", None) is None:
+        preprocessor._grading_policy = GradingPolicy.from_config(preprocessor.config)
+    return preprocessor._grading_policy
 
 
 def _record(nb: NotebookNode) -> dict[str, Any]:
@@ -152,22 +162,15 @@ class TolerantNotebookExporter(NotebookExporter):
 
 # ----------------------------------------------------------------------------------------- sanitize
 
-_PRELOADED: set[str] = set()
-
-
 def preload_answer_key() -> None:
     """Import every check's answer-key object now, before any student kernel has run in this process.
 
     In ``limits`` mode a kernel can write the files the grader can; what the judge compares against is
-    then already in memory.
+    then already in memory. Cheap after the first call (modules are imported once).
     """
-    package = reference_package()
-    if package in _PRELOADED:
-        return
     for spec in all_checks().values():
         with contextlib.suppress(Exception):  # a broken reference is reported when that check is judged
             KeyRef(spec.lesson).resolve(spec)
-    _PRELOADED.add(package)
 
 
 class StartRecord(NbGraderPreprocessor):
@@ -215,22 +218,18 @@ def _release_form(source: str) -> str:
     return "\n".join(lines).strip()
 
 
-_TRUSTED: dict[tuple[str, str, str], dict[str, str]] = {}
+def trusted_sources(db_url: str, assignment: str, notebook: str, policy: GradingPolicy | None = None) -> dict[str, str]:
+    """Test-cell sources of a notebook: the policy's snapshot (taken before any student code ran), else the gradebook.
 
-
-def trusted_sources(db_url: str, assignment: str, notebook: str) -> dict[str, str]:
-    """Test-cell sources of a notebook as the gradebook held them the first time this process asked.
-
-    Later reads are compared with this snapshot, so a kernel that rewrote a test in the gradebook (possible
-    only without a sandbox) cannot change what later notebooks run.
+    With the snapshot, a kernel that rewrote a test in the gradebook (possible only without a sandbox) cannot
+    change what later notebooks run.
     """
-    key = (db_url, assignment, notebook)
-    if key not in _TRUSTED:
-        with Gradebook(db_url) as gb:
-            nbrecord = gb.find_notebook(notebook, assignment)
-            _TRUSTED[key] = {c.name: c.source for c in nbrecord.source_cells if c.name in
-                             {g.name for g in nbrecord.grade_cells}}
-    return _TRUSTED[key]
+    snapshot = policy.trusted_sources(assignment, notebook) if policy is not None else None
+    if snapshot is not None:
+        return snapshot
+    with Gradebook(db_url) as gb:
+        nbrecord = gb.find_notebook(notebook, assignment)
+        return {c.name: c.source for c in nbrecord.source_cells if c.name in {g.name for g in nbrecord.grade_cells}}
 
 
 class RestoreTestCells(OverwriteCells):
@@ -263,7 +262,7 @@ class RestoreTestCells(OverwriteCells):
                 _event(nb, name, "this read-only cell was edited; the original was restored and run")
             else:
                 _event(nb, name, f"its {attr} was changed; the original was restored")
-        trusted = trusted_sources(self.db_url, self.assignment_id, self.notebook_id)
+        trusted = trusted_sources(self.db_url, self.assignment_id, self.notebook_id, policy_of(self))
         for index, cell in enumerate(nb.cells):
             name = _cell_name(cell, index)
             if _is_test_cell(cell) and name in trusted and cell.source != trusted[name]:
@@ -324,6 +323,7 @@ class SandboxKernelManager(AsyncKernelManager):
     """
 
     policy = Unicode("", help="A sandbox.Policy as JSON; empty: limits only.").tag(config=True)
+    course_root = Unicode("", help="The course being graded (its kernel side is staged there).").tag(config=True)
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         if self.provisioner is None and forkserver.server() is not None:  # `flowcourse grade`: fork kernels
@@ -331,7 +331,7 @@ class SandboxKernelManager(AsyncKernelManager):
             self.provisioner = forkserver.ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
                                                           parent=self)
         cmd, kw = await super()._async_pre_start_kernel(**kw)
-        side = kernel_side(grading_root())
+        side = kernel_side(self.course_root or os.getcwd())
         if "ipykernel_launcher" in cmd:  # the kernel's own log (not the notebook's stderr) would flood the grader's
             cmd = [side.python, *cmd[1:], "--IPKernelApp.log_level=ERROR"]
         kw["env"] = kernel_environment(kw.get("env") or os.environ, side)
@@ -339,9 +339,6 @@ class SandboxKernelManager(AsyncKernelManager):
         cwd = kw.get("cwd") or os.getcwd()
         return sandbox.wrapper_command(policy, cmd, cwd=cwd, connection_file=self.connection_file,
                                        python=side.python), kw
-
-
-_MODE: dict[str, str] = {}
 
 
 class GuardedExecute(Execute):
@@ -354,33 +351,35 @@ class GuardedExecute(Execute):
 
     timeout = Integer(30, allow_none=True).tag(config=True)
     notebook_budget = Integer(600, help="Wall-clock seconds for all cells of one notebook.").tag(config=True)
-    sandbox_mode = Unicode("auto", help="auto | root | userns | limits").tag(config=True)
-    memory_mb = Integer(4096).tag(config=True)
-    file_mb = Integer(64).tag(config=True)
-    nproc = Integer(512).tag(config=True)
+    sandbox_mode = Unicode("", help="auto | root | userns | limits; empty: the grading policy's").tag(config=True)
 
     def __init__(self, **kw: Any) -> None:
         kw.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(**kw)
 
     def mode(self) -> str:
-        if self.sandbox_mode not in _MODE:
-            _MODE[self.sandbox_mode] = sandbox.detect_mode(self.sandbox_mode)
-        return _MODE[self.sandbox_mode]
+        """The sandbox mode: this preprocessor's own setting, else the policy's (``auto`` resolved once here)."""
+        if getattr(self, "_mode", None) is None:
+            self._mode = sandbox.detect_mode(self.sandbox_mode or policy_of(self).sandbox_mode)
+        return self._mode
+
+    def course_root(self) -> str:
+        root = policy_of(self).course_root
+        return root if root and os.path.isdir(root) else os.getcwd()
 
     def create_kernel_manager(self) -> AsyncKernelManager:
         km = super().create_kernel_manager()
-        course_root = grading_root()
-        policy = sandbox.default_policy(self.mode(), course_root, memory_mb=self.memory_mb,
-                                        cpu_seconds=self.notebook_budget, file_mb=self.file_mb, nproc=self.nproc)
+        limits = policy_of(self)
+        policy = sandbox.default_policy(self.mode(), self.course_root(), memory_mb=limits.memory_mb,
+                                        cpu_seconds=self.notebook_budget, file_mb=limits.file_mb, nproc=limits.nproc)
         if isinstance(km, SandboxKernelManager):
-            km.policy = policy.to_json()
+            km.policy, km.course_root = policy.to_json(), self.course_root()
         return km
 
     def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
         record = _record(nb)
         record["sandbox"] = self.mode()
-        side = kernel_side(grading_root())
+        side = kernel_side(self.course_root())
         record["kernel_env"] = "student" if side.student else "grader"
         self._deadline = time.monotonic() + self.notebook_budget
         self._kernel_said = ""
@@ -398,9 +397,17 @@ class GuardedExecute(Execute):
             self.timeout = self._cell_timeout
 
     async def _async_cleanup_kernel(self) -> None:
-        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        provisioner = getattr(self.km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        pid = getattr(provisioner, "pid", None)  # read now: nbclient sets self.km = None during cleanup
         self._kernel_said = getattr(process, "error", "") or getattr(self, "_kernel_said", "")
-        await super()._async_cleanup_kernel()
+        try:
+            await super()._async_cleanup_kernel()
+        finally:
+            if pid:  # whatever the notebook started (a child, a new session, a daemon) ends with its kernel
+                sandbox.end_kernel_processes(pid, self.mode())
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)  # what nbclient's setup_kernel() calls
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type != "code":
@@ -497,7 +504,7 @@ class Judge(NbGraderPreprocessor):
                 results.append(CheckResult(check_name, note=f"internal grading error: {exc}"))
                 continue
             found = payloads.get(check_name, [])
-            if len(found) == 1 and found[0].get("spec") != spec_fingerprint(check_name):
+            if len(found) == 1 and found[0].get("spec") != spec_fingerprint(check_name, policy_of(self)):
                 self.log.error("Spec of %s differs between kernel and judge: edited during grading?", check_name)
                 _record(nb).setdefault("internal_errors", []).append(f"{name}: the spec of {check_name} changed")
                 records, missing = None, ("internal grading error: the check's specification changed while "
@@ -530,12 +537,24 @@ class Judge(NbGraderPreprocessor):
             nbformat.v4.new_output("execute_result", data={"text/plain": repr(float(score))},
                                    execution_count=cell.get("execution_count")),
         ]
-        return {
-            "cell": name, "points": points, "score": score, "passed": passed, "total": total, "notes": notes,
-            "checks": [{"name": r.name, "passed": r.passed, "total": r.total, "note": r.note,
-                        "problems": [f"{c.label}: {c.problem}" + (f" — {c.hint}" if c.hint else "")
-                                     for c in r.cases if not c.passed]} for r in results],
-        }
+        return cell_record(name, points, score, results, notes)
+
+
+def cell_record(name: str, points: float, score: float, results: list[CheckResult],
+                notes: list[str]) -> dict[str, Any]:
+    """What the :class:`Judge` keeps of one test cell in the grading record (``cells``), for reports.
+
+    Each check lists the message of each failed case (``problems``) and, in the same order, the name of the
+    spec's named mistake that case matched (``mistakes``, "" where none did).
+    """
+    return {
+        "cell": name, "points": points, "score": score, "passed": sum(r.passed for r in results),
+        "total": sum(r.total for r in results), "notes": notes,
+        "checks": [{"name": r.name, "passed": r.passed, "total": r.total, "note": r.note,
+                    "problems": [f"{c.label}: {c.problem}" + (f" — {c.hint}" if c.hint else "")
+                                 for c in r.cases if not c.passed],
+                    "mistakes": [c.mistake for c in r.cases if not c.passed]} for r in results],
+    }
 
 
 # ----------------------------------------------------------------------------------------- feedback

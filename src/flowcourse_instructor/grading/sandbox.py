@@ -21,23 +21,31 @@ nbclient still reach it):
 In every mode: address-space, CPU-time (the per-notebook CPU budget), file-size, process and core-dump
 limits (``setrlimit``). The kernel runs in the notebook's own folder (read-only when isolated); ``HOME``
 and ``/tmp`` are private and writable.
+
+Once a kernel has ended, :func:`end_kernel_processes` ends whatever it started (a background child, a
+process in a new session, a double-forked daemon), so that nothing waits on the server for the next
+student's kernel: every process of the kernel's uid in ``root`` mode, the whole pid namespace in ``userns``
+mode, and in ``limits`` mode what can be found without privileges (see there for what that misses).
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = ["Policy", "detect_mode", "default_policy", "wrapper_command", "apply_policy", "reference_package",
-           "is_key_module", "MODES"]
+           "is_key_module", "kernel_uid", "end_kernel_processes", "MODES"]
 
 MODES = ("root", "userns", "limits")
 _CLONE_NEWNS = 0x00020000
@@ -145,6 +153,243 @@ def wrapper_command(policy: Policy, cmd: list[str], *, cwd: str, connection_file
         wrapper = [unshare, "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child",
                    "--mount-proc", *wrapper]
     return [*wrapper, *cmd]
+
+
+# --------------------------------------------------------------------------------------------------
+# After the kernel: nothing it started outlives it (runs in the grader, or in the fork server)
+
+_log = logging.getLogger(__name__)
+_KERNEL_MARK = "FLOWCOURSE_KERNEL_PID"  # limits mode: in the environment of the kernel and what it starts
+_UID_BASE = 1_000_000
+
+
+def kernel_uid(kernel_pid: int) -> int:
+    """The uid a ``root``-mode kernel runs as: fresh per kernel, derived from the pid that applied the policy."""
+    return _UID_BASE + kernel_pid
+
+
+@dataclass
+class _Proc:
+    pid: int
+    ppid: int
+    pgrp: int
+    sid: int
+    state: str
+    uids: tuple[int, ...]  # real, effective, saved, filesystem
+
+
+def _process(pid: int) -> _Proc | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": the name may hold spaces and brackets
+    uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+    return _Proc(pid, int(fields[1]), int(fields[2]), int(fields[3]), fields[0], tuple(map(int, uids)))
+
+
+def _processes() -> list[_Proc]:
+    """Every live process of this pid namespace (zombies left out: they are dead and run nothing)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            proc = _process(int(entry))
+            if proc is not None and proc.state not in ("Z", "X", "x"):
+                out.append(proc)
+    return out
+
+
+def _ancestors() -> set[int]:
+    """This process and its ancestors: never signalled, whatever a selection says."""
+    out, pid = set(), os.getpid()
+    while pid > 0 and pid not in out:
+        out.add(pid)
+        proc = _process(pid)
+        pid = proc.ppid if proc else 0
+    return out
+
+
+def _signal(pid: int, signum: int, still: Any) -> bool:
+    """Send ``signum`` to ``pid`` if ``still(proc)`` holds for it, without a window for pid reuse (pidfd)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = None  # no pidfd: kernels before 5.3; the window between the check and the kill is microseconds
+    try:
+        proc = _process(pid)
+        if proc is None or not still(proc):
+            return False
+        if fd is not None:
+            signal.pidfd_send_signal(fd, signum)
+        else:
+            os.kill(pid, signum)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _end_selected(select: Any, deadline: float) -> int:
+    """Stop, then kill, every live process ``select(proc)`` picks, round after round until none is left.
+
+    Stopped processes cannot fork, so a fork bomb loses the race. Returns how many processes it killed.
+    """
+    spared, killed = _ancestors(), set()
+    while True:
+        chosen = [p.pid for p in _processes() if p.pid not in spared and select(p)]
+        if not chosen:
+            return len(killed)
+        if time.monotonic() > deadline:
+            _log.warning("could not end %d kernel process(es) in time: %s", len(chosen), chosen[:10])
+            return len(killed)
+        for pid in chosen:
+            _signal(pid, signal.SIGSTOP, select)
+        for pid in chosen:
+            if _signal(pid, signal.SIGKILL, select):
+                killed.add(pid)
+        time.sleep(0.005)
+
+
+def _of_uid(uid: int) -> Any:
+    return lambda proc: uid in proc.uids[:3]  # real, effective or saved: a setuid program it ran too
+
+
+def _kill_all_as(uid: int) -> bool:
+    """``kill(-1, SIGKILL)`` from a short-lived process running as ``uid``: every process that uid may signal.
+
+    One system call, so a fork bomb cannot outrun it the way it outruns a list of pids. ``False`` when the
+    helper could not run (or a process of the uid killed it first).
+    """
+    try:
+        done = subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=uid, group=uid, extra_groups=[], env={},
+                              cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode in (0, 1)  # 1: there was nothing left to kill
+
+
+def _end_uid(uid: int, deadline: float) -> int:
+    """Kill every process of ``uid`` (root only): the helper's ``kill(-1)`` until /proc shows none."""
+    select, seen = _of_uid(uid), set()
+    while True:
+        alive = {p.pid for p in _processes() if select(p)}
+        if not alive:
+            return len(seen)
+        seen |= alive
+        if time.monotonic() > deadline:
+            _log.warning("could not end %d process(es) of uid %d in time", len(alive), uid)
+            return len(seen)
+        if not _kill_all_as(uid):  # e.g. the uid is at its process limit: stop and kill pid by pid as root
+            _end_selected(select, min(deadline, time.monotonic() + 1))
+        time.sleep(0.002)
+
+
+def _marked(kernel_pid: int) -> set[int]:
+    """Live processes whose environment carries the kernel's mark (limits mode: a same-uid search)."""
+    mark = f"{_KERNEL_MARK}={kernel_pid}".encode()
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if mark in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                    out.add(int(entry))
+            except OSError:
+                continue
+    return out
+
+
+def _lineage(proc: _Proc | None, by_pid: dict[int, _Proc]) -> list[int]:
+    """``proc``'s pid and its ancestors', nearest first, as far as the snapshot ``by_pid`` knows them."""
+    out: list[int] = []
+    while proc is not None and proc.pid not in out:
+        out.append(proc.pid)
+        proc = by_pid.get(proc.ppid)
+    return out
+
+
+def _limits_selector(kernel_pid: int) -> Any:
+    """Limits mode: the kernel, its descendants, its process group and session, whatever carries its mark."""
+    me, marked = os.getuid(), _marked(kernel_pid)
+    by_pid = {p.pid: p for p in _processes()}
+
+    def select(proc: _Proc) -> bool:
+        if me != 0 and me not in proc.uids[:3]:
+            return False
+        return (kernel_pid in (proc.pid, proc.pgrp, proc.sid) or proc.pid in marked
+                or kernel_pid in _lineage(by_pid.get(proc.pid, proc), by_pid))
+
+    return select
+
+
+def _end_limits(kernel_pid: int, deadline: float) -> int:
+    total = 0
+    while True:  # a fresh snapshot each time: a marked process found late (forked meanwhile) is caught next round
+        killed = _end_selected(_limits_selector(kernel_pid), deadline)
+        total += killed
+        if not killed or time.monotonic() > deadline:
+            return total
+
+
+def _end_namespace(kernel_pid: int, deadline: float) -> int:
+    """Userns mode: ``kernel_pid`` is ``unshare``; its child is the pid namespace's init. Killing that init
+    kills every process of the namespace (the kernel does it); after the kernel has ended, init is gone and so
+    is the namespace (``--kill-child``: it dies with ``unshare``). Returns how many processes the namespace had."""
+    inits = [p for p in _processes() if p.ppid == kernel_pid]
+    total = 0
+    for init in inits:
+        try:
+            namespace = os.readlink(f"/proc/{init.pid}/ns/pid")
+        except OSError:
+            continue
+
+        def inside(proc: _Proc, namespace: str = namespace) -> bool:
+            try:
+                return os.readlink(f"/proc/{proc.pid}/ns/pid") == namespace
+            except OSError:
+                return False
+
+        total += len([p for p in _processes() if inside(p)])
+        _signal(init.pid, signal.SIGKILL, lambda proc, pid=init.pid: proc.pid == pid)
+        while any(inside(p) for p in _processes()) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    return total
+
+
+def end_kernel_processes(kernel_pid: int, mode: str, timeout: float = 10) -> int:
+    """End every process the kernel ``kernel_pid`` left behind; return how many it killed.
+
+    Call it once the kernel has been shut down (it also kills the kernel if it still runs), with the pid its
+    kernel manager launched and the sandbox ``mode`` it ran in. What each mode catches:
+
+    ``root``    everything: every process of the kernel's own uid (:func:`kernel_uid`), whatever session,
+                group or parent it has — even a fork bomb, through ``kill(-1)`` from a helper running as that uid,
+                repeated until ``/proc`` shows no live process of the uid (at most ``timeout`` seconds).
+                Not caught: only a process that became another user, through a setuid-root program that
+                then changes all its uids (none is reachable in the kernel's mount namespace unless the
+                system has one, e.g. ``su`` with a known password).
+    ``userns``  everything, by construction: the kernel's processes live in its pid namespace, which dies
+                with its init (the kernel), and init dies with ``unshare --kill-child``. This only kills
+                the namespace's init if ``unshare`` still runs.
+    ``limits``  what is findable without privileges (the kernel runs as the grader's uid): the kernel, its
+                descendants, its process group and session, and any process whose environment still
+                carries ``FLOWCOURSE_KERNEL_PID=<pid>``. Not caught: a process that left the session
+                (``setsid``), was orphaned (double fork) *and* dropped the mark from its environment
+                (``env -i``, ``execve`` with a clean environment). Kernels forked by the fork server are
+                also covered there: the server is their subreaper and kills its orphaned descendants once
+                no kernel of it runs.
+    """
+    deadline = time.monotonic() + timeout
+    if mode == "root":
+        return _end_uid(kernel_uid(kernel_pid), deadline)
+    if mode == "userns":
+        return _end_namespace(kernel_pid, deadline)
+    if mode == "limits":
+        return _end_limits(kernel_pid, deadline)
+    raise ValueError(f"sandbox mode must be one of {MODES}, got {mode!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,7 +521,7 @@ def apply_policy(policy: dict[str, Any], cmd: list[str], env: dict[str, str]) ->
         keep = [*policy["keep"], policy["cwd"]]
         _apply_mounts(policy["hide"], keep)
         # root mode: a fresh uid per kernel; userns: files we create already belong to the nested user
-        uid = gid = 1_000_000 + os.getpid() if mode == "root" else 1000
+        uid = gid = kernel_uid(os.getpid()) if mode == "root" else 1000
         owner = (uid, gid) if mode == "root" else None
         conn = _write_connection(data, owner)
         cmd = [conn if a == policy["connection_file"] else a for a in cmd]
@@ -291,8 +536,8 @@ def apply_policy(policy: dict[str, Any], cmd: list[str], env: dict[str, str]) ->
             os.setresuid(uid, uid, uid)
         else:
             _drop_to_nested_user(uid)
-    else:
-        env["FLOWCOURSE_SANDBOX"] = mode
+    else:  # the kernel's descendants inherit the mark, so that they can be found once it has ended
+        env.update(FLOWCOURSE_SANDBOX=mode, **{_KERNEL_MARK: str(os.getpid())})
         _set_limits(policy)
     return cmd, env
 

@@ -2,21 +2,24 @@
 
 Every registered lesson (:mod:`flowcourse_lessons`) with a ``checks.py`` is found automatically; another
 course root (the tests' fixture course) is added with :func:`flowcourse_lessons.register`, which
-:func:`flowcourse_instructor.grading.config.configure` calls for the root it configures. Check names are
+:func:`flowcourse_instructor.grading.config.configure` and every grading task (:mod:`..engine`) call for the root
+they grade. Check names are
 unique course-wide (a test enforces it), so a hidden test cell names a check without its lesson. A lesson's
 ``checks.py`` never imports its ``key.py``: the grading kernel imports the checks, and has no key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import os
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import flowcourse_lessons
 from flowcourse_instructor.grading.spec import Check
+
+if TYPE_CHECKING:
+    from flowcourse_instructor.grading.policy import GradingPolicy
 
 __all__ = ["spec_modules", "all_checks", "find_check", "spec_fingerprint", "UnknownCheck"]
 
@@ -27,9 +30,6 @@ class UnknownCheck(KeyError):
 
 def spec_modules() -> list[ModuleType]:
     """The ``checks`` module of every registered lesson that has one, in lesson order."""
-    root = os.environ.get("FLOWCOURSE_COURSE_ROOT")
-    if root:  # the course being graded, when it is not this repository (the tests' fixture course)
-        flowcourse_lessons.register(root)
     return [importlib.import_module(f"flowcourse_lessons.{name}.checks")
             for name, folder in flowcourse_lessons.lessons().items() if (folder / "checks.py").is_file()]
 
@@ -59,18 +59,16 @@ def find_check(name: str) -> Check:
     return checks[name]
 
 
-_FINGERPRINTS: dict[str, str] = {}
+def spec_fingerprint(name: str, policy: GradingPolicy | None = None) -> str:
+    """A hash of the ``checks.py`` defining check ``name``: the policy's snapshot when it has one, else the file now.
 
-
-def spec_fingerprint(name: str) -> str:
-    """A hash of the ``checks.py`` defining check ``name``, as this process first read it.
-
-    The kernel sends its fingerprint with the evidence; the judge compares it with its own, so specs edited
-    while a class is being graded show up as a grading error instead of as a student's wrong answer.
+    The kernel sends its fingerprint with the evidence; the judge compares it with the one the grading policy
+    took before grading began, so specs edited while a class is being graded show up as a grading error
+    instead of as a student's wrong answer.
     """
-    lesson = find_check(name).lesson
-    if lesson not in _FINGERPRINTS:
-        path = Path(getattr(importlib.import_module(f"{lesson}.checks"), "__file__", None) or "")
-        data = path.read_bytes() if path.is_file() else lesson.encode()
-        _FINGERPRINTS[lesson] = hashlib.sha256(data).hexdigest()[:16]
-    return _FINGERPRINTS[lesson]
+    from flowcourse_instructor.grading.policy import checks_fingerprint
+
+    module = importlib.import_module(f"{find_check(name).lesson}.checks")
+    path = Path(getattr(module, "__file__", None) or "")
+    snapshot = policy.fingerprint(path.parent.name) if policy is not None else None
+    return snapshot or checks_fingerprint(path)
