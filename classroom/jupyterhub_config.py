@@ -4,6 +4,10 @@ The hub runs as root from the instructor's venv; every student is a local Unix a
 the LocalProcessSpawner as that account, from the student environment (`make class-env`: the student wheel,
 JupyterLab, nbgrader's student-side extensions, jupyterhub-singleuser; never the answer key). Everything listens on
 127.0.0.1. `flowcourse_instructor.classroom` sets the FLOWCOURSE_CLASS_* variables below and starts the hub.
+
+The hub also runs the class's grading service (`flowcourse serve`, a JupyterHub-managed service, as root like the
+hub): it grades each submission as it reaches the exchange and releases its feedback, so a student's
+Fetch Feedback shows it within seconds (rules per lesson in the course's nbgrader_config.py: DEPLOY.md).
 """
 
 import os
@@ -45,3 +49,14 @@ c.Spawner.environment = {"PATH": f"{student_env}/bin:/usr/local/bin:/usr/bin:/bi
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 c.LocalProcessSpawner.shell_cmd = []
+
+# Grade on submit: the grading service runs beside the hub, from the instructor's venv, in the course root.
+course = env.get("FLOWCOURSE_CLASS_COURSE")
+if course:
+    grader_bin = env["FLOWCOURSE_CLASS_GRADER_BIN"]
+    c.JupyterHub.services = [{
+        "name": "grader",
+        "command": [f"{grader_bin}/flowcourse", "--root", course, "serve"],
+        "cwd": course,
+        "environment": {"PATH": f"{grader_bin}:/usr/local/bin:/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+    }]

@@ -3,10 +3,11 @@
 A hub on 127.0.0.1 with three local student accounts and an instructor account, lesson 01 released to nbgrader's
 exchange. Playwright drives Debian's chromium: each student logs in, opens Nbgrader → Assignment List, fetches
 lesson 01, opens it, puts their answers into the answer cells (alice: the solution; bob: the classic sign mistake
-of the log-det; carol: nothing), runs the notebook (the self-checks show), saves and submits. The instructor side
-(root, in the class's course root) collects, grades with ``flowcourse grade``, generates and releases feedback.
-Each student fetches their feedback in the Assignment List and reads it in the browser: their own score, and
-bob the named mistake. Then, as each student's Unix account, nothing of another student, the gradebook or the
+of the log-det; carol: nothing), runs the notebook (the self-checks show), saves and submits. Nobody else acts:
+the hub's grading service (``flowcourse serve``) grades each submission as it arrives, in the student
+environment and the sandbox, and releases its feedback. Each student presses Fetch Feedback in the Assignment
+List and reads it in the browser: their own score, and bob the named mistake. Alice hands in three more times
+within the hour: the fourth is refused, and its feedback page says when the next will be graded. Then, as each student's Unix account, nothing of another student, the gradebook or the
 key is readable. Screenshots and the table go to ``build/class-demo/``.
 
 Needs root (accounts), ``make class-env class-proxy class-hub`` and ``/usr/bin/chromium``; otherwise it skips,
@@ -16,6 +17,7 @@ the proxy, every process of the class's accounts, the accounts and the class roo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import pwd
@@ -267,13 +269,39 @@ class Student:
         self.page.click(f"#fetched_assignments_list .list_item:has-text('{LESSON}') button:text-is('Submit')")
         self.page.wait_for_selector(f"#submitted_assignments_list .list_item:has-text('{LESSON}')")
 
+    def submit_again(self) -> None:
+        items = "#submitted_assignments_list .list_item"
+        before = self.page.locator(items).count()
+        self.submit()
+        self.page.wait_for_function(f"() => document.querySelectorAll({items!r}).length > {before}")
+
+    def fetch_feedback(self, timeout: float = 240) -> None:
+        """Press Fetch Feedback until the grading service has released it (nobody else acts)."""
+        link = self.page.locator("#submitted_assignments_list a:has-text('view feedback')").first
+        deadline = time.monotonic() + timeout
+        while True:
+            self.refresh()
+            self.page.click(f"#submitted_assignments_list .list_item:has-text('{LESSON}') "
+                            "button:text-is('Fetch Feedback')")
+            with contextlib.suppress(Exception):
+                link.wait_for(timeout=5000)
+                return
+            assert time.monotonic() < deadline, f"{self.name}: no feedback released within {timeout:.0f} s"
+
+    def feedback_pages(self) -> list[str]:
+        """The text of every feedback page fetched into ~/LESSON/feedback (one per graded submission)."""
+        return self.page.evaluate(
+            """async () => { const fb = window.jupyterapp.serviceManager.contents, out = [];
+                 const dir = await fb.get('LESSON/feedback', {content: true}).catch(() => null);
+                 for (const stamp of (dir ? dir.content : [])) {
+                   for (const f of (await fb.get(stamp.path, {content: true})).content) {
+                     if (f.name.endsWith('.html')) out.push((await fb.get(f.path, {content: true})).content); } }
+                 return out; }""".replace("LESSON", LESSON))
+
     def feedback(self) -> str:
         """Fetch the feedback in the Assignment List, open it in the browser; return the page's text."""
-        self.refresh()
-        self.page.click(f"#submitted_assignments_list .list_item:has-text('{LESSON}') "
-                        "button:text-is('Fetch Feedback')")
+        self.fetch_feedback()
         link = self.page.locator("#submitted_assignments_list a:has-text('view feedback')").first
-        link.wait_for()
         link.click()  # the file browser goes to the feedback folder
         html = self.page.evaluate(
             """async () => { const app = window.jupyterapp, fb = app.serviceManager.contents;
@@ -323,22 +351,22 @@ def test_class_term_in_the_browser(room, browser):
         assert self_checks["alice"] and all(line.startswith("✓") for line in self_checks["alice"]), self_checks["alice"]
         assert any(line.startswith("✗") for line in self_checks["bob"]), "bob's self-checks all passed"
 
-        # the instructor: collect → flowcourse grade (trusted judge, isolated kernels) → feedback → release
-        room.nbgrader("collect", LESSON)
-        graded = room.flowcourse("grade", "--lesson", LESSON)
-        room.flowcourse("feedback")
-        room.nbgrader("release_feedback", LESSON)
-        assert "the student environment" in graded, graded  # grading kernels: no key installed
-        assert re.search(r"kernel isolation: (root|userns)", graded), graded  # ... and sandboxed
-
+        # nobody acts: the hub's grading service grades each submission as it arrives and releases its feedback
+        texts = {name: s.feedback() for name, s in students.items()}
         from nbgrader.api import Gradebook
+
+        from flowcourse_instructor.grading.preprocessors import grading_record
 
         with Gradebook(f"sqlite:///{room.course / 'gradebook.db'}") as gb:
             scores = {name: gb.find_submission(LESSON, f"{room.prefix}-{name}").score for name in room.students}
         auto_max = sum(answers["alice"][1].values())  # every test cell at full points; the rest is written answers
+        for account in room.student_accounts:
+            record = grading_record(nbformat.read(room.course / "autograded" / account / LESSON / NOTEBOOK, 4))
+            assert record["kernel_env"] == "student", record  # grading kernels: no key installed
+            assert record["sandbox"] in ("root", "userns"), record  # ... and sandboxed
 
         for name, s in students.items():
-            text = s.feedback()
+            text = texts[name]
             s.shot("feedback")
             shown = re.search(r"Score: ([\d.]+) / ([\d.]+)", text)
             expected = sum(answers[name][1].values())
@@ -355,6 +383,24 @@ def test_class_term_in_the_browser(room, browser):
             for other in room.student_accounts:
                 if other != s.account:
                     assert other not in text, f"{name}'s feedback mentions {other}"
+        # alice hands in three more times within the hour: the fourth is refused, with the time to wait
+        alice = students["alice"]
+        alice.page.goto(f"{room.url}/user/{alice.account}/lab")  # back from her feedback page
+        alice.lab()
+        alice.assignments()
+        for _ in range(3):
+            alice.submit_again()
+        alice.shot("submitted-four-times")
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            alice.fetch_feedback()
+            pages = alice.feedback_pages()
+            if len(pages) >= 4:
+                break
+            time.sleep(2)
+        refused = [p for p in pages if "not graded" in p]
+        assert len(pages) == 4 and len(refused) == 1, [p[:200] for p in pages]
+        assert re.search(r"next submission can be graded from \d\d:\d\d UTC \(in \d+ min", refused[0]), refused[0]
         for s in students.values():
             outside = [u for u in s.outside if not u.startswith(KNOWN_OUTSIDE)]
             assert not outside, f"{s.name}'s browser tried to leave 127.0.0.1: {outside[:3]}"

@@ -244,7 +244,10 @@ class Classroom:
         self.course.chmod(0o700)
         with open(self.course / "nbgrader_config.py", "a") as f:
             f.write(f"\n# the class's exchange (make class)\nc = get_config()  # noqa: F821\n"
-                    f"c.Exchange.root = {str(self.exchange)!r}\nc.Exchange.path_includes_course = False\n")
+                    f"c.Exchange.root = {str(self.exchange)!r}\nc.Exchange.path_includes_course = False\n"
+                    "# grade on submit (the hub's `grader` service): full feedback at once, 3 graded submissions "
+                    "an hour\nc.GradingService.feedback = 'full'\nc.GradingService.limit = 3\n"
+                    "c.GradingService.window_minutes = 60\nc.GradingService.poll_seconds = 1.0\n")
         api = _api(self.course)
         for lesson in lessons:
             result = _quiet(lambda lesson=lesson: api.generate_assignment(lesson, force=True, create=True))
@@ -287,6 +290,8 @@ class Classroom:
                    FLOWCOURSE_CLASS_PROXY=str(self.proxy), FLOWCOURSE_CLASS_PASSWORD=self.password,
                    FLOWCOURSE_CLASS_STUDENTS=" ".join(self.student_accounts),
                    FLOWCOURSE_CLASS_INSTRUCTORS=self.instructor_account,
+                   FLOWCOURSE_CLASS_COURSE=str(self.course),
+                   FLOWCOURSE_CLASS_GRADER_BIN=str(Path(sys.executable).parent),
                    PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "/usr/bin:/bin")]))
         log = open(self.hub_dir / "jupyterhub.log", "ab")  # noqa: SIM115 - handed to the hub process
         proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", str(CONFIG)],
@@ -328,6 +333,9 @@ class Classroom:
         if hub is not None:
             with contextlib.suppress(ChildProcessError, OSError):  # started by this process: reap it
                 os.waitpid(hub, os.WNOHANG)
+        grader = self._grader_pid()
+        if grader is not None:  # the hub stops its service; if it could not: SIGTERM closes its Dask workers too
+            _terminate([grader], wait=20)
         proxy = self._pid("proxy.pid")
         if proxy is not None and _alive(proxy):
             with contextlib.suppress(OSError):
@@ -345,6 +353,15 @@ class Classroom:
         self.remove_accounts()
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def _grader_pid(self) -> int | None:
+        from flowcourse_instructor.grading.service import PID_FILE
+
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((self.course / PID_FILE).read_text().strip())
+            if _alive(pid) and "serve" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                return pid
+        return None
+
     def leftovers(self) -> list[str]:
         """Processes still running for this class (its accounts' processes, the hub, the proxy)."""
         uids = {pwd.getpwnam(a).pw_uid for a in self.accounts if _exists(a)}
@@ -353,6 +370,9 @@ class Classroom:
             pid = self._pid(name)
             if pid is not None and _alive(pid):
                 found.append(f"pid {pid} ({name})")
+        grader = self._grader_pid()
+        if grader is not None:
+            found.append(f"pid {grader} (the grading service)")
         return found
 
     def banner(self, lessons: Sequence[str]) -> str:
@@ -364,7 +384,9 @@ class Classroom:
             f"  released to the exchange {self.exchange}: {', '.join(lessons)}",
             f"  course root (instructor, root only): {self.course}",
             f"  hub log: {self.hub_dir / 'jupyterhub.log'}",
-            "Collect and grade (as root, in the course root):",
+            "Each submission is graded as it arrives (the hub's `grader` service, `flowcourse serve`) and its "
+            "feedback released: students press Fetch Feedback. Class report: "
+            f"{self.course / 'reports'}. To collect and re-grade by hand (as root, in the course root):",
             f"  cd {self.course} && {Path(sys.executable).parent}/nbgrader collect LESSON && "
             f"{Path(sys.executable).parent}/flowcourse grade && {Path(sys.executable).parent}/flowcourse feedback "
             f"&& {Path(sys.executable).parent}/nbgrader release_feedback LESSON",

@@ -43,7 +43,7 @@ from flowcourse_instructor.grading.engine import Graded, GradingEngine, Submissi
 from flowcourse_instructor.grading.policy import GradingPolicy
 from flowcourse_instructor.grading.sampleclass import lessons
 
-__all__ = ["GradingService", "LessonRules", "Ledger", "serve"]
+__all__ = ["GradingService", "LessonRules", "Ledger", "serve", "PID_FILE"]
 
 log = logging.getLogger("flowcourse.service")
 FEEDBACK_MODES = ("full", "score", "after_due")
@@ -315,8 +315,26 @@ def _page(title: str, body: str) -> str:
             f"margin:2em auto;padding:0 1em'><h1>{html.escape(title)}</h1>{body}</body></html>")
 
 
+PID_FILE = "grading-service.pid"
+
+
 def serve(root: str | os.PathLike, *, until_idle: bool = False, timeout: float | None = None) -> None:
-    """``flowcourse serve``: run the grading service of the course at ``root``."""
+    """``flowcourse serve``: run the grading service of the course at ``root`` (``SIGTERM`` stops it cleanly).
+
+    Writes its pid to ``grading-service.pid`` in the course root while it runs (``make class-stop`` reads it).
+    """
+    import signal
+    import sys
+
     service = GradingService(root)
+    pid_file = service.root / PID_FILE
+    pid_file.write_text(str(os.getpid()))
+    # JupyterHub stops a managed service with SIGTERM: end the loop so the Dask workers are closed with it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("grading service for %s, exchange %s", service.root, service.exchange)
-    service.run(until_idle=until_idle, timeout=timeout)
+    try:
+        service.run(until_idle=until_idle, timeout=timeout)
+    finally:
+        with contextlib.suppress(OSError):
+            if pid_file.read_text() == str(os.getpid()):
+                pid_file.unlink()
