@@ -77,7 +77,9 @@ Modules: :mod:`.spec` (Case, Check, Mistake), :mod:`.kernel` (check), :mod:`.evi
 :mod:`.checks` (registry), :mod:`.judge` (trusted comparison and messages), :mod:`.preprocessors` (the
 nbgrader pipeline), :mod:`.config` (``nbgrader_config.py``), :mod:`.kernelside` (what kernels run on),
 :mod:`.sandbox` (kernel isolation), :mod:`.forkserver` (warm kernels), :mod:`.scan` (static scan),
-:mod:`.proofs` (hints proven), :mod:`.sampleclass` (the sample class), :mod:`.pipeline` (what the CLI runs).
+:mod:`.proofs` (hints proven), :mod:`.sampleclass` (the sample class), :mod:`.pipeline` (what the CLI runs),
+:mod:`.policy` (how to grade, as one value that travels with every task), :mod:`.engine` (grading tasks on Dask
+distributed; one writer of the gradebook), :mod:`.service` (grade on submit).
 """
 
 from typing import Any
