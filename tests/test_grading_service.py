@@ -115,6 +115,7 @@ def burst(tmp_path_factory):
     root = _course(tmp_path_factory.mktemp("burst"))
     wrong = {"gauss_answer": "def gauss_log_prob(z):\n    return -0.5 * z.pow(2).sum(1) - 0.5 * math.log(2 * math.pi)"}
     ids = [submit(root, f"s{i}", wrong if i % 2 else None).name for i in range(6)]
+    ids.append(submit(root, "crash", {"gauss_answer": "import os\nos._exit(3)"}).name)  # kills its kernel
     start = time.monotonic()
     serve(root)
     return root, ids, time.monotonic() - start
@@ -127,6 +128,13 @@ def test_a_burst_is_graded_exactly_once_per_submission(burst):
     assert all(r["state"] == "released" and r["gradings"] == 1 for r in rows.values()), rows
     scores = {r["student"]: r["score"] for r in rows.values()}
     assert scores["s0"] == scores["s2"] == scores["s4"] > scores["s1"] == scores["s3"] == scores["s5"]
+    assert scores["crash"] < scores["s1"]  # the cells after the crash could not run: a grade, not a lost submission
+
+
+def test_a_submission_that_kills_its_kernel_ends_with_a_score_and_a_message(burst):
+    root, _, _ = burst
+    (page,) = fetch_feedback(root, "crash")
+    assert "kernel died" in page.read_text()
 
 
 def test_each_student_fetches_their_own_feedback_naming_the_mistake(burst):
