@@ -219,3 +219,35 @@ def test_a_worker_killed_mid_task_does_not_lose_its_submission(tmp_path):
     assert pid not in alive  # the worker did die (its nanny started a new one)
     assert graded.ok, graded.error
     assert any(name.endswith(".ipynb") for name in graded.files)
+
+
+def test_score_only_feedback_and_feedback_held_until_the_due_date(tmp_path):
+    import datetime as dt
+
+    from nbgrader.api import Gradebook
+
+    wrong = {"gauss_answer": "def gauss_log_prob(z):\n    return -0.5 * z.pow(2).sum(1) - 0.5 * math.log(2 * math.pi)"}
+    root = _course(tmp_path, "c.GradingService.feedback = 'score'\n")
+    submit(root, "terse", wrong)
+    serve(root)
+    (page,) = fetch_feedback(root, "terse")
+    text = page.read_text()
+    assert "scored" in text and "one normaliser instead of d" not in text
+
+    with open(root / "nbgrader_config.py", "a") as f:
+        f.write("c.GradingService.lessons = {'00-toy': {'feedback': 'after_due'}}\n")
+    db = f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        gb.update_or_create_assignment(LESSON, duedate=dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                                       + dt.timedelta(days=1))
+    submit(root, "patient", wrong)
+    serve(root)
+    assert [r["state"] for r in ledger(root) if r["student"] == "patient"] == ["graded"]
+    assert fetch_feedback(root, "patient") == []  # held: the lesson is not due yet
+    with Gradebook(db) as gb:
+        gb.update_or_create_assignment(LESSON, duedate=dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                                       - dt.timedelta(minutes=1))
+    serve(root)
+    assert [r["state"] for r in ledger(root) if r["student"] == "patient"] == ["released"]
+    (page,) = fetch_feedback(root, "patient")
+    assert "one normaliser instead of d" in page.read_text()
