@@ -27,6 +27,7 @@ import ast
 import contextlib
 import io
 import os
+import sys
 import textwrap
 from functools import cache
 from pathlib import Path
@@ -46,8 +47,25 @@ from flowcourse_instructor.grading.spec import Check
 __all__ = ["solution_namespace", "judge_source", "judge_object", "named_mistakes", "test_objects"]
 
 
+def _folder(assignment: str) -> Path:
+    return Path(flowcourse_lessons.lessons()[flowcourse_lessons.package_of(assignment).rpartition(".")[2]])
+
+
+@contextlib.contextmanager
+def _beside_the_notebook(assignment: str) -> Any:
+    """The lesson folder first on ``sys.path`` while its cells run: a kernel runs there, and imports the lesson's
+    released files (``from made import MADE``) from it."""
+    folder = str(_folder(assignment))
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+
+
 def _cells(assignment: str) -> list[nbformat.NotebookNode]:
-    folder = flowcourse_lessons.lessons()[flowcourse_lessons.package_of(assignment).rpartition(".")[2]]
+    folder = _folder(assignment)
     cells: list[nbformat.NotebookNode] = []
     for path in sorted(Path(folder).glob("*.ipynb")):
         cells += [c for c in nbformat.read(path, 4).cells if c.cell_type == "code"]
@@ -80,7 +98,7 @@ def _solution_state(assignment: str) -> tuple[dict[str, Any], torch.dtype, tuple
     namespace: dict[str, Any] = {"__name__": "__student__"}
     failed = []
     os.environ.setdefault("MPLBACKEND", "Agg")
-    with default_dtype(torch.get_default_dtype()):
+    with default_dtype(torch.get_default_dtype()), _beside_the_notebook(assignment):
         for cell in _cells(assignment):
             _run_cell(cell, namespace, failed)
         dtype = torch.get_default_dtype()  # what the notebook left set: its functions run under it
@@ -127,7 +145,7 @@ def judge_source(assignment: str, check_name: str, source: str) -> CheckResult:
     namespace = solution_namespace(assignment)
     failed: list[str] = []
     placed = False
-    with default_dtype(_solution_state(assignment)[1]):
+    with default_dtype(_solution_state(assignment)[1]), _beside_the_notebook(assignment):
         for cell in _cells(assignment):
             if not cell.metadata.get("nbgrader", {}).get("solution"):
                 continue
