@@ -250,3 +250,12 @@ def test_helpers_right_means_nothing_is_excused(lesson_of):
                                                                               "return 3 * z, c_logdet(z)"))
     assert results["c_logdet"].passed == 1 and results["c_forward"].passed == 0
     assert "fix it first" not in results["c_forward"].cases[0].hint
+
+
+def test_a_helper_matches_the_key_with_nan_in_the_same_places_in_float32_too():
+    from flowcourse_instructor.grading.judge import _matches
+
+    for dtype in (torch.float32, torch.float64):
+        got = torch.tensor([float("nan"), 1.0, float("inf")], dtype=dtype)
+        assert _matches(got, got.clone()), dtype
+        assert not _matches(got, torch.tensor([float("nan"), 2.0, float("inf")], dtype=dtype)), dtype

@@ -438,7 +438,8 @@ def _matches(got: Any, answer: Any) -> bool:
     its caller's own bug is not wrong)."""
     def nan_safe(value: Any) -> Any:
         if isinstance(value, Tensor) and value.is_floating_point():
-            return torch.nan_to_num(value.detach(), nan=1.2345e300, posinf=1e301, neginf=-1e301)
+            # in float64: in float32 the stand-in for NaN would overflow to inf, and inf never equals inf
+            return torch.nan_to_num(value.detach().to(torch.float64), nan=1.2345e300, posinf=1e301, neginf=-1e301)
         return [nan_safe(v) for v in value] if isinstance(value, (tuple, list)) else value
     return compare(nan_safe(got), nan_safe(answer), 1e-6, 1e-5) is None
 
