@@ -7,8 +7,9 @@ of the log-det; carol: nothing), runs the notebook (the self-checks show), saves
 the hub's grading service (``flowcourse serve``) grades each submission as it arrives, in the student
 environment and the sandbox, and releases its feedback. Each student presses Fetch Feedback in the Assignment
 List and reads it in the browser: their own score, and bob the named mistake. Alice hands in three more times
-within the hour: the fourth is refused, and its feedback page says when the next will be graded. Then, as each student's Unix account, nothing of another student, the gradebook or the
-key is readable. Screenshots and the table go to ``build/class-demo/``.
+within the hour: the fourth is refused, and its feedback page says when the next will be graded. Then, as each
+student's Unix account, nothing of another student, the gradebook or the key is readable. Screenshots and the
+table go to ``build/class-demo/``.
 
 Needs root (accounts), ``make class-env class-proxy class-hub`` and ``/usr/bin/chromium``; otherwise it skips,
 unless ``FLOWCOURSE_REQUIRE_BROWSER=1`` (CI), where it fails. Everything is torn down even on failure: the hub,

@@ -59,6 +59,13 @@ def _knots_unscaled(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor, Te
     return kx - kw["bound"] + 0.5, ky - kw["bound"] + 0.5, kd
 
 
+def _knots_boundary_zero(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
+    kx, ky, kd = ref.rq_knots(**kw)
+    kd = kd.clone()
+    kd[..., 0] = kd[..., -1] = 0.0  # F.pad's default value
+    return kx, ky, kd
+
+
 def _knots_boundary_softplus(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
     kx, ky, kd = ref.rq_knots(**kw)
     kd = kd.clone()
@@ -79,10 +86,22 @@ KNOT_MISTAKES = [
             "(F.pad(..., (1, 1), value=1.0)) after the softplus — the identity tails have slope 1, and any other "
             "value puts a kink in the map and a jump in the density at ±B",
             _knots_boundary_softplus),
+    Mistake("boundary derivatives left at 0 (F.pad's default value)",
+            "F.pad(t, (1, 1)) pads with 0: give value=1.0 — the end knots' slope must be 1 to meet the identity "
+            "tails, and a slope of 0 makes the log-det −inf there",
+            _knots_boundary_zero),
     Mistake("no minimum bin size or derivative",
             "add the minimums: w_min + (1 − K·w_min)·softmax for widths and heights, δ_min + softplus for the "
             "derivatives — otherwise a bin can collapse and the slope h/w inside it overflows",
             lambda ref, kw: ref.rq_knots(**kw, min_bin_width=0.0, min_bin_height=0.0, min_derivative=0.0)),
+    Mistake("no minimum derivative",
+            "the bins are right, the interior derivatives are not: δ = δ_min + softplus(δ̃) — without the minimum a "
+            "very negative δ̃ gives a slope of ~0, and the inverse's slope 1/δ overflows",
+            lambda ref, kw: ref.rq_knots(**kw, min_derivative=0.0)),
+    Mistake("no minimum bin size",
+            "the derivatives are right, the bins are not: sizes w_min + (1 − K·w_min)·softmax for widths and heights, "
+            "so no bin collapses (the same minimum for both)",
+            lambda ref, kw: ref.rq_knots(**kw, min_bin_width=0.0, min_bin_height=0.0)),
 ]
 
 # --- bin search -------------------------------------------------------------------------------------------
@@ -117,6 +136,13 @@ def _search_no_clamp(ref: Any, kw: Mapping[str, Tensor]) -> Tensor:
     return torch.where(kw["v"] >= kw["knots"][..., -1], kw["knots"].shape[-1] - 1, k)
 
 
+def _search_left_of_knot(ref: Any, kw: Mapping[str, Tensor]) -> Tensor:
+    # a value exactly on an interior knot sent to the bin on its left (counting knots strictly below v)
+    k = ref.search_bins(**kw)
+    on_knot = (kw["v"] == kw["knots"].gather(-1, k.unsqueeze(-1)).squeeze(-1)) & (k > 0)
+    return k - on_knot.long()
+
+
 SEARCH_MISTAKES = [
     Mistake("off-by-one bin search",
             "the number of knots at or below v is k + 1 (the first knot is at or below every v): subtract 1",
@@ -125,6 +151,10 @@ SEARCH_MISTAKES = [
             "v = B has all K + 1 knots at or below it, so the count minus one is K, a bin that does not exist: "
             "clamp the index to 0..K − 1 so the right end belongs to the last bin (ξ = 1 there)",
             _search_no_clamp),
+    Mistake("a value on an interior knot put in the bin on its left",
+            "count the knots at or below v (v >= knots), not strictly below (v > knots): a value exactly on knot k "
+            "belongs to bin k, on its right, where ξ = 0 (with torch.searchsorted: right=True, then minus one)",
+            _search_left_of_knot),
 ]
 
 # --- the forward and inverse spline inside [-B, B] ----------------------------------------------------------
@@ -164,6 +194,28 @@ def _spline_cases(point: str) -> list[Case]:
         Case("float32, 10 points, K = 8 on [-3, 3]: the outputs must be float32 too",
              lambda: _inside(point, 10, 8, 3.0, 63, dtype=F32)),
     ]
+
+
+def _forward_slopes_swapped(ref: Any, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    # δ_k and δ_{k+1} exchanged: the key's map on each point's own bin alone (a one-bin spline), slopes reversed
+    x, knots_x, knots_y, derivatives = kw["x"], kw["knots_x"], kw["knots_y"], kw["derivatives"]
+    k = ref.search_bins(knots_x, x).unsqueeze(-1)
+
+    def one_bin(t: Tensor, first: Tensor, second: Tensor) -> Tensor:
+        return torch.cat([t.gather(-1, first), t.gather(-1, second)], dim=-1)
+
+    return ref.rq_forward(x, one_bin(knots_x, k, k + 1), one_bin(knots_y, k, k + 1), one_bin(derivatives, k + 1, k))
+
+
+def _inverse_x_knots(ref: Any, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    # the bin of y searched among knots_x: the key's inverse on each point's (wrong) bin alone, a one-bin spline
+    y, knots_x, knots_y, derivatives = kw["y"], kw["knots_x"], kw["knots_y"], kw["derivatives"]
+    k = ref.search_bins(knots_x, y).unsqueeze(-1)
+
+    def one_bin(t: Tensor) -> Tensor:
+        return torch.cat([t.gather(-1, k), t.gather(-1, k + 1)], dim=-1)
+
+    return ref.rq_inverse(y, one_bin(knots_x), one_bin(knots_y), one_bin(derivatives))
 
 
 def _inverse_sign(ref: Any, kw: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -262,6 +314,8 @@ def _tails(ref: Any, kw: Mapping[str, Any], tail: str) -> tuple[Tensor, Tensor]:
         return inside_map(x, *knots)
     if tail == "clamped":
         return inside_map(x.clamp(-bound, bound), *knots)
+    if tail == "log-det extrapolated":
+        return ref.rq_spline(**kw)[0], inside_map(x, *knots)[1]
     y, logdet = ref.rq_spline(**kw)
     inside = (x >= -bound) & (x <= bound)
     return y, torch.where(inside, logdet, torch.ones_like(logdet))
@@ -279,7 +333,26 @@ TAIL_MISTAKES = [
     Mistake("tails' log-det not zero",
             "the identity has derivative 1, so its log-det is log 1 = 0 on the tails, not 1",
             lambda ref, kw: _tails(ref, kw, "log-det one")),
+    Mistake("tails' log-det taken from the spline's formula",
+            "the points are right, the log-det is not: outside [−B, B] select 0 "
+            "(torch.where(inside, log-det, 0)) — the bins' formula extrapolated past ±B gives a slope that is not "
+            "the identity's, or NaN", lambda ref, kw: _tails(ref, kw, "log-det extrapolated")),
 ]
+
+
+def _knots_default_bound(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+    # rq_knots called without the bound: knots on its default [-3, 3], the tails still at ±bound
+    x, bound, inverse = kw["x"], kw["bound"], kw.get("inverse", False)
+    knots = ref.rq_knots(kw["widths"], kw["heights"], kw["derivatives"])
+    out, logdet = (ref.rq_inverse if inverse else ref.rq_forward)(x.clamp(-bound, bound), *knots)
+    inside = (x >= -bound) & (x <= bound)
+    return torch.where(inside, out, x), torch.where(inside, logdet, torch.zeros_like(logdet))
+
+
+BOUND_MISTAKE = Mistake(
+    "bound not passed to rq_knots",
+    "rq_knots(widths, heights, derivatives) uses its default B = 3 whatever the bound: pass bound on "
+    "(rq_knots(..., bound)), so the knots run from −B to B", _knots_default_bound)
 
 
 def _spline_inverse_sign(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
@@ -344,6 +417,15 @@ def _coupling_transposed(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, ...]:
     return tuple(out)
 
 
+def _coupling_default_bound(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, ...]:
+    # rq_spline called without self.bound: every spline on the default [-3, 3]
+    dim, bins, mask = kw["dim"], kw["bins"], kw["mask"]
+    layer = (ref.SplineCoupling(dim, HIDDEN, bins, 3.0) if mask is None
+             else ref.SplineCoupling(dim, HIDDEN, bins, 3.0, mask)).to(kw["z"].dtype)
+    _randomise(layer, kw["seed"], kw["scale"])
+    return (*layer(kw["z"]), *layer.inverse(kw["x"]))
+
+
 def _coupling_gradients(cls: Any, dim: int, bins: int, bound: float, mask: Tensor | None, seed: int, scale: float,
                         z: Tensor, x: Tensor) -> bool:
     """Build the layer as :func:`_coupling_protocol` does, backpropagate the sum of ``forward(z)`` and ``inverse(x)``;
@@ -389,31 +471,57 @@ def _ar_one_pass(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, ...]:
     return x_out, logdet, z, logdet_inverse.sum(dim=1)
 
 
+def _ar_one_pass_short(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, ...]:
+    # the inverse loop run dim - 1 times: the last coordinate's parameters still read a wrong z
+    layer = ref.SplineAutoregressive(kw["dim"], HIDDEN, kw["bins"], kw["bound"]).to(kw["z"].dtype)
+    _randomise(layer, kw["seed"], kw["scale"])
+    x_out, logdet = layer(kw["z"])
+    z = torch.zeros_like(kw["x"])
+    for _ in range(kw["dim"] - 1):
+        z, logdet_inverse = ref.rq_spline(kw["x"], *layer._params(z), kw["bound"], inverse=True)
+    return x_out, logdet, z, logdet_inverse.sum(dim=1)
+
+
 LAYER_OUTPUTS = ("x = forward(z)", "forward log-det", "z = inverse(x)", "inverse log-det")
 
 CHECKS = [
     Check("rq_knots", cases=KNOT_CASES, mistakes=KNOT_MISTAKES,
           outputs=("knots_x", "knots_y", "knot derivatives"), same_dtype=True),
     Check("search_bins", cases=SEARCH_CASES, mistakes=SEARCH_MISTAKES, atol=0.0, rtol=0.0),
-    Check("rq_forward", cases=_spline_cases("x"), outputs=("y", "log dy/dx"), same_dtype=True),
+    Check("rq_forward", cases=_spline_cases("x"), outputs=("y", "log dy/dx"), same_dtype=True,
+          mistakes=[Mistake("the two knot slopes of the bin exchanged",
+                            "δ^(k) belongs to the bin's left knot (ξ = 0) and δ^(k+1) to its right knot (ξ = 1): "
+                            "y uses δ^(k) in h[sξ² + δ^(k)ξ(1−ξ)], the derivative's numerator "
+                            "δ^(k+1)ξ² + 2sξ(1−ξ) + δ^(k)(1−ξ)²", _forward_slopes_swapped)]),
     Check("rq_root", cases=ROOT_CASES, mistakes=ROOT_MISTAKES, same_dtype=True),
     Check("rq_inverse", cases=_spline_cases("y"), outputs=("x", "log dx/dy"), same_dtype=True,
           mistakes=[Mistake("log-det sign in the inverse",
                             "the inverse returns log dx/dy = −log dy/dx at the point found: negate the forward "
-                            "formula's log-derivative", _inverse_sign)]),
-    Check("rq_spline", cases=_rq_spline_cases(inverse=False), mistakes=TAIL_MISTAKES, outputs=("y", "log-det"),
-          same_dtype=True),
+                            "formula's log-derivative", _inverse_sign),
+                    Mistake("bin of y searched among the x-knots",
+                            "y is a value of the spline: find its bin among knots_y (search_bins(knots_y, y)), not "
+                            "knots_x — the two sets of knots differ, so the x-knots pick the wrong bin",
+                            _inverse_x_knots)]),
+    Check("rq_spline", cases=_rq_spline_cases(inverse=False), mistakes=[*TAIL_MISTAKES, BOUND_MISTAKE],
+          outputs=("y", "log-det"), same_dtype=True),
     Check("rq_spline_inverse", key="rq_spline", cases=_rq_spline_cases(inverse=True), outputs=("x", "log-det"),
           same_dtype=True,
           mistakes=[*TAIL_MISTAKES,
                     Mistake("log-det sign in the inverse",
                             "rq_inverse already returns log dx/dy, the inverse's own log-det: do not negate it again",
-                            _spline_inverse_sign)]),
+                            _spline_inverse_sign),
+                    BOUND_MISTAKE,
+                    Mistake("inverse=True ignored (the forward spline)",
+                            "with inverse=True call rq_inverse on the points inside [−B, B]: the forward spline "
+                            "is not its own inverse", lambda ref, kw: ref.rq_spline(**{**kw, "inverse": False}))]),
     Check("SplineCoupling", cases=COUPLING_CASES, protocol=_coupling_protocol, outputs=LAYER_OUTPUTS,
           mistakes=[Mistake("network output read as (3K − 1, moved)",
                             "the network's output is (batch, n_moved·(3K − 1)): reshape it to (batch, n_moved, 3K − 1) "
                             "so each transformed coordinate gets its own K widths, K heights and K − 1 derivatives",
-                            _coupling_transposed)]),
+                            _coupling_transposed),
+                    Mistake("bound not passed to rq_spline",
+                            "rq_spline(..., self.bound): without it every spline lives on the default [−3, 3], "
+                            "whatever bound the layer was built with", _coupling_default_bound)]),
     Check("SplineCoupling_trains", key="SplineCoupling", cases=COUPLING_CASES[:2], protocol=_coupling_gradients,
           outputs=("a gradient reaches every parameter",),
           mistakes=[Mistake("network output detached (the conditioner never trains)",
@@ -426,7 +534,10 @@ CHECKS = [
           mistakes=[Mistake("inverse in one pass (MADE run on x)",
                             "in this layer the MADE reads z, which the inverse does not have yet: start from z = 0 "
                             "and repeat (MADE on the current z, invert the splines) dim times",
-                            _ar_one_pass)]),
+                            _ar_one_pass),
+                    Mistake("one pass too few in the inverse",
+                            "pass k gets coordinate k right (counting from 1), so the last coordinate needs pass dim: "
+                            "loop dim times, not dim − 1", _ar_one_pass_short)]),
     Check(
         "quiz_09_n_params",
         mistakes=[

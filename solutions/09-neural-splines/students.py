@@ -40,11 +40,57 @@ KNOTS_BOUNDARY_SOFTPLUS = _KNOTS.format(body='''\
     all_derivatives = MIN_DERIVATIVE + F.softplus(F.pad(derivatives, (1, 1)))
     return knots(widths, MIN_BIN_WIDTH), knots(heights, MIN_BIN_HEIGHT), all_derivatives''')
 
+KNOTS_BOUNDARY_ZERO = _KNOTS.format(body='''\
+    def knots(raw, minimum):
+        sizes = minimum + (1 - minimum * raw.shape[-1]) * torch.softmax(raw, dim=-1)
+        return 2 * bound * F.pad(torch.cumsum(sizes, dim=-1), (1, 0)) - bound
+
+    inner = MIN_DERIVATIVE + F.softplus(derivatives)
+    return knots(widths, MIN_BIN_WIDTH), knots(heights, MIN_BIN_HEIGHT), F.pad(inner, (1, 1))  # value forgotten''')
+
 KNOTS_NO_MINIMUM = _KNOTS.format(body='''\
     def knots(raw):
         return 2 * bound * F.pad(torch.cumsum(torch.softmax(raw, dim=-1), dim=-1), (1, 0)) - bound
 
     return knots(widths), knots(heights), F.pad(F.softplus(derivatives), (1, 1), value=1.0)''')
+
+KNOTS_NO_MIN_DERIVATIVE = _KNOTS.format(body='''\
+    def knots(raw, minimum):
+        sizes = minimum + (1 - minimum * raw.shape[-1]) * torch.softmax(raw, dim=-1)
+        return 2 * bound * F.pad(torch.cumsum(sizes, dim=-1), (1, 0)) - bound
+
+    return knots(widths, MIN_BIN_WIDTH), knots(heights, MIN_BIN_HEIGHT), F.pad(F.softplus(derivatives), (1, 1), value=1.0)''')
+
+KNOTS_NO_MIN_BIN = _KNOTS.format(body='''\
+    def knots(raw):
+        return 2 * bound * F.pad(torch.cumsum(torch.softmax(raw, dim=-1), dim=-1), (1, 0)) - bound
+
+    inner = MIN_DERIVATIVE + F.softplus(derivatives)
+    return knots(widths), knots(heights), F.pad(inner, (1, 1), value=1.0)''')
+
+SEARCH_STRICT = '''
+def search_bins(knots, v):
+    """Index k in 0..K-1 with knots[k] <= v < knots[k + 1]."""
+    below = (v.unsqueeze(-1) > knots).sum(dim=-1)  # knots strictly below v
+    return (below - 1).clamp(0, knots.shape[-1] - 2)
+'''
+
+FORWARD_SLOPES_SWAPPED = '''
+def rq_forward(x, knots_x, knots_y, derivatives):
+    """The rational-quadratic spline at x (...,): returns (y, log dy/dx), both (...,)."""
+    k = search_bins(knots_x, x).unsqueeze(-1)
+    x_k, x_k1 = knots_x.gather(-1, k).squeeze(-1), knots_x.gather(-1, k + 1).squeeze(-1)
+    y_k, y_k1 = knots_y.gather(-1, k).squeeze(-1), knots_y.gather(-1, k + 1).squeeze(-1)
+    d_k1, d_k = derivatives.gather(-1, k).squeeze(-1), derivatives.gather(-1, k + 1).squeeze(-1)  # exchanged
+    w, h = x_k1 - x_k, y_k1 - y_k
+    s = h / w
+    xi = (x - x_k) / w
+    t = xi * (1 - xi)
+    denominator = s + (d_k1 + d_k - 2 * s) * t
+    y = y_k + h * (s * xi**2 + d_k * t) / denominator
+    numerator = d_k1 * xi**2 + 2 * s * t + d_k * (1 - xi) ** 2
+    return y, 2 * torch.log(s) + torch.log(numerator) - 2 * torch.log(denominator)
+'''
 
 SEARCH_OFF_BY_ONE = '''
 def search_bins(knots, v):
@@ -88,6 +134,9 @@ def rq_inverse(y, knots_x, knots_y, derivatives):
     return x_k + xi * w, logdet  # the forward formula's log dy/dx
 '''
 
+INVERSE_X_KNOTS = INVERSE_LOGDET_SIGN.replace("search_bins(knots_y, y)", "search_bins(knots_x, y)").replace(
+    "return x_k + xi * w, logdet  # the forward formula's log dy/dx", "return x_k + xi * w, -logdet")
+
 _SPLINE = '''
 def rq_spline(x, widths, heights, derivatives, bound=3.0, inverse=False):
     """Monotonic rational-quadratic spline on [-B, B], identity outside: returns (y, logabsdet)."""
@@ -116,6 +165,14 @@ SPLINE_LOGDET_ONE = _SPLINE.format(body='''\
     # the identity has derivative 1 ...
     return torch.where(inside, out, x), torch.where(inside, logdet, torch.ones_like(logdet))''')
 
+SPLINE_LOGDET_EXTRAPOLATED = _SPLINE.format(body='''\
+    inside = (x >= -bound) & (x <= bound)
+    if inverse:
+        out, logdet = rq_inverse(x, knots_x, knots_y, knot_derivatives)
+    else:
+        out, logdet = rq_forward(x, knots_x, knots_y, knot_derivatives)
+    return torch.where(inside, out, x), logdet  # the points fixed, the log-det forgotten''')
+
 SPLINE_INVERSE_SIGN = _SPLINE.format(body='''\
     inside = (x >= -bound) & (x <= bound)
     clamped = x.clamp(-bound, bound)
@@ -124,6 +181,24 @@ SPLINE_INVERSE_SIGN = _SPLINE.format(body='''\
         logdet = -logdet  # "the inverse's log-det is minus the forward's"
     else:
         out, logdet = rq_forward(clamped, knots_x, knots_y, knot_derivatives)
+    return torch.where(inside, out, x), torch.where(inside, logdet, torch.zeros_like(logdet))''')
+
+SPLINE_DEFAULT_BOUND = '''
+def rq_spline(x, widths, heights, derivatives, bound=3.0, inverse=False):
+    """Monotonic rational-quadratic spline on [-B, B], identity outside: returns (y, logabsdet)."""
+    knots_x, knots_y, knot_derivatives = rq_knots(widths, heights, derivatives)  # bound forgotten
+    inside = (x >= -bound) & (x <= bound)
+    clamped = x.clamp(-bound, bound)
+    if inverse:
+        out, logdet = rq_inverse(clamped, knots_x, knots_y, knot_derivatives)
+    else:
+        out, logdet = rq_forward(clamped, knots_x, knots_y, knot_derivatives)
+    return torch.where(inside, out, x), torch.where(inside, logdet, torch.zeros_like(logdet))
+'''
+
+SPLINE_NO_INVERSE = _SPLINE.format(body='''\
+    inside = (x >= -bound) & (x <= bound)
+    out, logdet = rq_forward(x.clamp(-bound, bound), knots_x, knots_y, knot_derivatives)  # inverse never used
     return torch.where(inside, out, x), torch.where(inside, logdet, torch.zeros_like(logdet))''')
 
 _COUPLING = '''
@@ -178,6 +253,44 @@ COUPLING_DETACHED = _COUPLING.format(methods='''\
         z_b, logdet = rq_spline(x[:, self.moved], *self.spline_params(x), self.bound, inverse=True)
         return x.index_copy(1, self.moved, z_b), logdet.sum(dim=1)''')
 
+COUPLING_DEFAULT_BOUND = _COUPLING.format(methods='''\
+    def spline_params(self, v):
+        params = self.net(v[:, self.kept]).reshape(v.shape[0], len(self.moved), 3 * self.bins - 1)
+        return params.split([self.bins, self.bins, self.bins - 1], dim=-1)
+
+    def forward(self, z):
+        x_b, logdet = rq_spline(z[:, self.moved], *self.spline_params(z))  # the layer's bound forgotten
+        return z.index_copy(1, self.moved, x_b), logdet.sum(dim=1)
+
+    def inverse(self, x):
+        z_b, logdet = rq_spline(x[:, self.moved], *self.spline_params(x), inverse=True)
+        return x.index_copy(1, self.moved, z_b), logdet.sum(dim=1)''')
+
+AUTOREGRESSIVE_SHORT = '''
+class SplineAutoregressive(Flow):
+    """Autoregressive spline layer x_i = RQS(z_i; theta_i(z_<i))."""
+
+    def __init__(self, dim, hidden=64, bins=8, bound=3.0):
+        super().__init__()
+        self.dim, self.bins, self.bound = dim, bins, bound
+        self.made = MADE(dim, [hidden, hidden], n_params=3 * bins - 1)
+        with torch.no_grad():
+            self.made.net[-1].bias[2 * bins * dim:] = torch.log(torch.expm1(torch.tensor(1 - MIN_DERIVATIVE)))
+
+    def params(self, v):
+        return torch.stack(self.made(v), dim=-1).split([self.bins, self.bins, self.bins - 1], dim=-1)
+
+    def forward(self, z):
+        x, logdet = rq_spline(z, *self.params(z), self.bound)
+        return x, logdet.sum(dim=1)
+
+    def inverse(self, x):
+        z = torch.zeros_like(x)
+        for _ in range(self.dim - 1):  # "the first coordinate needs no pass": it does
+            z, logdet = rq_spline(x, *self.params(z), self.bound, inverse=True)
+        return z, logdet.sum(dim=1)
+'''
+
 AUTOREGRESSIVE_ONE_PASS = '''
 class SplineAutoregressive(Flow):
     """Autoregressive spline layer x_i = RQS(z_i; theta_i(z_<i))."""
@@ -201,7 +314,7 @@ class SplineAutoregressive(Flow):
         return z, logdet.sum(dim=1)
 '''
 
-# correct code in unusual ways: searchsorted, a torch.where root, explicit knots ends, answers as expressions
+# correct code in unusual ways: searchsorted, a -2c/(b + √·) root, explicit knot ends, answers as expressions
 UNUSUAL_KNOTS = _KNOTS.format(body='''\
     out = []
     for raw, minimum in ((widths, MIN_BIN_WIDTH), (heights, MIN_BIN_HEIGHT)):
@@ -224,6 +337,77 @@ UNUSUAL_ROOT = '''
 def rq_root(a, b, c):
     """The stable root, written as -2c / (b + sqrt(b^2 - 4ac))."""
     return -2 * c / (b + torch.sqrt(torch.clamp(b * b - 4 * a * c, min=0.0)))
+'''
+
+UNUSUAL_FORWARD = '''
+def rq_forward(x, knots_x, knots_y, derivatives):
+    """Gregory & Delbourgo's ratio form, bins picked by one-hot sums instead of gather."""
+    k = search_bins(knots_x, x)
+    this, after = F.one_hot(k, knots_x.shape[-1]).to(x.dtype), F.one_hot(k + 1, knots_x.shape[-1]).to(x.dtype)
+    x0, x1, y0, y1 = (knots_x * this).sum(-1), (knots_x * after).sum(-1), (knots_y * this).sum(-1), (knots_y * after).sum(-1)
+    d0, d1 = (derivatives * this).sum(-1), (derivatives * after).sum(-1)
+    s = (y1 - y0) / (x1 - x0)
+    xi = (x - x0) / (x1 - x0)
+    t = xi * (1 - xi)
+    beta = s * xi**2 + s * (1 - xi) ** 2 + (d0 + d1) * t
+    y = (y1 * s * xi**2 + y0 * s * (1 - xi) ** 2 + (y0 * d1 + y1 * d0) * t) / beta
+    return y, torch.log(s**2 * (d1 * xi**2 + 2 * s * t + d0 * (1 - xi) ** 2) / beta**2)
+'''
+
+UNUSUAL_INVERSE = '''
+def rq_inverse(y, knots_x, knots_y, derivatives):
+    """The quadratic divided by h (u = (y - y_k) / h), and the log-det as minus the log of one ratio."""
+    k = search_bins(knots_y, y).unsqueeze(-1)
+    at = lambda t, j: torch.take_along_dim(t, j, dim=-1).squeeze(-1)
+    x0, x1, y0, y1 = at(knots_x, k), at(knots_x, k + 1), at(knots_y, k), at(knots_y, k + 1)
+    d0, d1 = at(derivatives, k), at(derivatives, k + 1)
+    w, h = x1 - x0, y1 - y0
+    s = h / w
+    q = d0 + d1 - 2 * s
+    u = (y - y0) / h
+    xi = rq_root((s - d0) + u * q, d0 - u * q, -s * u)
+    t = xi * (1 - xi)
+    return x0 + w * xi, -torch.log(s**2 * (d1 * xi**2 + 2 * s * t + d0 * (1 - xi) ** 2) / (s + q * t) ** 2)
+'''
+
+UNUSUAL_SPLINE = '''
+def rq_spline(x, widths, heights, derivatives, bound=3.0, inverse=False):
+    """Only the points inside [-B, B] see the spline (boolean indexing on copies, as nflows does)."""
+    knots_x, knots_y, knot_derivatives = rq_knots(widths, heights, derivatives, bound=bound)
+    inside = x.abs() <= bound
+    y, logdet = x.clone(), torch.zeros_like(x)
+    spline = rq_inverse if inverse else rq_forward
+    y[inside], logdet[inside] = spline(x[inside], knots_x[inside], knots_y[inside], knot_derivatives[inside])
+    return y, logdet
+'''
+
+UNUSUAL_AUTOREGRESSIVE = '''
+class SplineAutoregressive(Flow):
+    """Autoregressive spline layer; the inverse solves one coordinate per pass and adds up its log-dets."""
+
+    def __init__(self, dim, hidden=64, bins=8, bound=3.0):
+        super().__init__()
+        self.dim, self.bins, self.bound = dim, bins, bound
+        self.made = MADE(dim, [hidden, hidden], n_params=3 * bins - 1)
+        with torch.no_grad():
+            self.made.net[-1].bias[2 * bins * dim:] = torch.log(torch.expm1(torch.tensor(1 - MIN_DERIVATIVE)))
+
+    def params(self, v):
+        return torch.stack(self.made(v), dim=-1).split([self.bins, self.bins, self.bins - 1], dim=-1)
+
+    def forward(self, z):
+        x, logdet = rq_spline(z, *self.params(z), self.bound)
+        return x, logdet.sum(dim=-1)
+
+    def inverse(self, x):
+        z = torch.zeros_like(x)
+        logdet = x.new_zeros(x.shape[0])
+        for i in range(self.dim):
+            w, h, d = (p[:, i] for p in self.params(z))
+            z_i, logdet_i = rq_spline(x[:, i], w, h, d, self.bound, inverse=True)
+            z = torch.cat([z[:, :i], z_i[:, None], z[:, i + 1:]], dim=1)
+            logdet = logdet + logdet_i
+        return z, logdet
 '''
 
 STUDENTS = [
@@ -328,9 +512,12 @@ STUDENTS = [
     {
         "id": "l09-unusual-but-right",
         "lesson": LESSON,
-        "about": "correct code in unusual ways (searchsorted, explicit knot ends, -2c/(b + √·)) and quiz answers "
-                 "lower-case or as expressions: full marks",
+        "about": "correct code in unusual ways (searchsorted, explicit knot ends, -2c/(b + √·), the ratio form of "
+                 "the spline, a quadratic divided by h, boolean indexing for the tails, an inverse one coordinate per "
+                 "pass) and quiz answers lower-case or as expressions: full marks",
         "patches": {"rq_knots": UNUSUAL_KNOTS, "search_bins": UNUSUAL_SEARCH, "rq_root": UNUSUAL_ROOT,
+                    "rq_forward": UNUSUAL_FORWARD, "rq_inverse": UNUSUAL_INVERSE, "rq_spline": UNUSUAL_SPLINE,
+                    "SplineAutoregressive": UNUSUAL_AUTOREGRESSIVE,
                     "answer_n_params": "answer_n_params = 2 * 8 + (8 - 1)\n", "answer_boundary": 'answer_boundary = "b"\n',
                     "answer_linear_bin": 'answer_linear_bin = " c "\n'},
         "expect_points": {},
@@ -344,11 +531,18 @@ MISTAKEN = {
         "bins do not sum to 2B (minimum added without rescaling)": KNOTS_UNRESCALED,
         "bins do not sum to 2B (softmax not scaled by 2B)": KNOTS_UNSCALED,
         "boundary derivatives ≠ 1": KNOTS_BOUNDARY_SOFTPLUS,
+        "boundary derivatives left at 0 (F.pad's default value)": KNOTS_BOUNDARY_ZERO,
         "no minimum bin size or derivative": KNOTS_NO_MINIMUM,
+        "no minimum derivative": KNOTS_NO_MIN_DERIVATIVE,
+        "no minimum bin size": KNOTS_NO_MIN_BIN,
     },
     "search_bins": {
         "off-by-one bin search": SEARCH_OFF_BY_ONE,
         "the right end B falls outside the last bin": SEARCH_NO_CLAMP,
+        "a value on an interior knot put in the bin on its left": SEARCH_STRICT,
+    },
+    "rq_forward": {
+        "the two knot slopes of the bin exchanged": FORWARD_SLOPES_SWAPPED,
     },
     "rq_root": {
         "unstable root of the quadratic": ROOT_UNSTABLE,
@@ -356,26 +550,34 @@ MISTAKEN = {
     },
     "rq_inverse": {
         "log-det sign in the inverse": INVERSE_LOGDET_SIGN,
+        "bin of y searched among the x-knots": INVERSE_X_KNOTS,
     },
     "rq_spline": {
         "tails not identity (the spline extrapolated)": SPLINE_EXTRAPOLATED,
         "tails not identity (x clamped to ±B)": SPLINE_CLAMPED,
         "tails' log-det not zero": SPLINE_LOGDET_ONE,
+        "tails' log-det taken from the spline's formula": SPLINE_LOGDET_EXTRAPOLATED,
+        "bound not passed to rq_knots": SPLINE_DEFAULT_BOUND,
     },
     "rq_spline_inverse": {
         "tails not identity (the spline extrapolated)": SPLINE_EXTRAPOLATED,
         "tails not identity (x clamped to ±B)": SPLINE_CLAMPED,
         "tails' log-det not zero": SPLINE_LOGDET_ONE,
+        "tails' log-det taken from the spline's formula": SPLINE_LOGDET_EXTRAPOLATED,
         "log-det sign in the inverse": SPLINE_INVERSE_SIGN,
+        "bound not passed to rq_knots": SPLINE_DEFAULT_BOUND,
+        "inverse=True ignored (the forward spline)": SPLINE_NO_INVERSE,
     },
     "SplineCoupling": {
         "network output read as (3K − 1, moved)": COUPLING_TRANSPOSED,
+        "bound not passed to rq_spline": COUPLING_DEFAULT_BOUND,
     },
     "SplineCoupling_trains": {
         "network output detached (the conditioner never trains)": COUPLING_DETACHED,
     },
     "SplineAutoregressive": {
         "inverse in one pass (MADE run on x)": AUTOREGRESSIVE_ONE_PASS,
+        "one pass too few in the inverse": AUTOREGRESSIVE_SHORT,
     },
     "quiz_09_n_params": {
         "boundary derivatives counted": "answer_n_params = 3 * 8\n",

@@ -87,9 +87,12 @@ def _field_cases(extra: Callable[[dict[str, Any]], dict[str, Any]] = lambda kw: 
              lambda: extra({"field": _LinearField(3, seed=1), "x": randn(4, 3, seed=2), "t": 0.3})),
         Case("seeded MLP field in 2-D, batch of 5, t = 0.7",
              lambda: extra({"field": _MLPField(2, 16, seed=10), "x": randn(5, 2, seed=11), "t": 0.7})),
-        Case("seeded MLP field in 4-D, one time per sample (t of shape (batch,))",
+        # t as a 0-dim tensor, as a solver stepping on a torch.linspace grid passes it. Not one time per sample:
+        # the lesson only ever takes a divergence at one time for the whole batch (inside the solver), and a
+        # correct divergence built on per-sample Jacobians (flowcourse.jacobian.batch_jacobian) cannot take one
+        Case("seeded MLP field in 4-D, batch of 6, t = 0.35 given as a 0-dim tensor",
              lambda: extra({"field": _MLPField(4, 16, seed=20), "x": 1.5 * randn(6, 4, seed=21),
-                            "t": randn(6, seed=22).abs().clamp(max=1.0)})),
+                            "t": torch.tensor(0.35, dtype=torch.float64)})),
         Case("float32 MLP field in 3-D, batch of 5, t = 0.5: the output must be float32 too",
              lambda: extra({"field": _MLPField(3, 16, seed=30, dtype=f32), "x": randn(5, 3, seed=31, dtype=f32),
                             "t": 0.5})),
@@ -119,12 +122,20 @@ def _vjp_with_ones(ref: Any, kw: Mapping[str, Any]) -> Tensor:
     return (grad * kw["eps"]).sum(dim=1)
 
 
+def _vjp_summed(ref: Any, kw: Mapping[str, Any]) -> Tensor:
+    x = kw["x"].detach().requires_grad_()
+    (vjp,) = torch.autograd.grad(kw["field"](x, kw["t"]), x, grad_outputs=kw["eps"])
+    return vjp.sum(dim=1)  # εᵀJ1
+
+
 def _noise_statistics(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[bool, bool, bool, bool]:
     """Draw ``fn(x)`` and test E[ε] = 0, E[ε²] = 1 and E[ε_i ε_j] = 0 (i ≠ j) within five standard errors, and
     that the noise has x's shape and dtype: together E[εεᵀ] = I, what makes Hutchinson's estimator unbiased."""
     eps = fn(x)
-    same = isinstance(eps, Tensor) and tuple(eps.shape) == tuple(x.shape) and eps.dtype == x.dtype
-    e = torch.as_tensor(eps).detach().double()
+    if not isinstance(eps, Tensor) or tuple(eps.shape) != tuple(x.shape):
+        return False, False, False, False  # one value per entry of x is the first requirement
+    same = eps.dtype == x.dtype
+    e = eps.detach().double()
     n = e.numel()
     pairs = e[:, 0::2][:, : e.shape[1] // 2] * e[:, 1::2][:, : e.shape[1] // 2]
     zero_mean = abs(float(e.mean())) <= 5 / math.sqrt(n)  # Var ε = 1
@@ -224,11 +235,12 @@ def _log_prob_cases() -> list[Case]:
     ]
 
 
-def _ends(ref: Any, kw: Mapping[str, Any], t0: float, t1: float) -> tuple[Tensor, Tensor]:
+def _ends(ref: Any, kw: Mapping[str, Any], t0: float, t1: float, method: str = "rk4") -> tuple[Tensor, Tensor]:
     """(x(t1), Δ) of the key's augmented state started at (x, 0) at t0."""
     x, field = kw["x"], kw["field"]
     state = torch.cat([x, x.new_zeros(x.shape[0], 1)], dim=1)
-    end = ref.odeint_fixed(lambda t, s: ref.augmented_dynamics(field, t, s), state, t0, t1, kw["steps"])
+    end = ref.odeint_fixed(lambda t, s: ref.augmented_dynamics(field, t, s), state, t0, t1, kw["steps"],
+                           method)
     return end[:, :-1], end[:, -1]
 
 
@@ -244,6 +256,10 @@ def _log_prob_mistakes() -> list[Mistake]:
         z, delta = _ends(ref, kw, 0.0, 1.0)
         return ref.standard_normal_log_prob(z) - delta
 
+    def euler(ref: Any, kw: Mapping[str, Any]) -> Tensor:
+        z, delta = _ends(ref, kw, 1.0, 0.0, "euler")
+        return ref.standard_normal_log_prob(z) - delta
+
     def base_at_x(ref: Any, kw: Mapping[str, Any]) -> Tensor:
         return ref.standard_normal_log_prob(kw["x"]) - _ends(ref, kw, 1.0, 0.0)[1]
 
@@ -257,6 +273,10 @@ def _log_prob_mistakes() -> list[Mistake]:
         Mistake("wrong time direction (integrated from t = 0 to t = 1)",
                 "data live at t = 1 and noise at t = 0: start the augmented state (x, 0) at t = 1 and integrate "
                 "BACK to t = 0 (odeint_fixed(…, 1.0, 0.0, steps)) to find the noise point z", forward_in_time),
+        Mistake("Euler steps instead of RK4",
+                "the log-likelihood is graded as `steps` RK4 steps of your odeint_fixed (its default method) from "
+                "t = 1 to t = 0: Euler steps — or another solver, such as torchdiffeq's rk4 (Kutta's 3/8 rule) or "
+                "an adaptive one — give a different number", euler),
         Mistake("log p₀ evaluated at x instead of at z",
                 "the base density is evaluated where the trajectory ends, at z = x(0), not at the data point x",
                 base_at_x),
@@ -282,27 +302,72 @@ def _fm_cases() -> list[Case]:
     ]
 
 
-def _fm_mistakes() -> list[Mistake]:
-    def target_reversed(ref: Any, kw: Mapping[str, Any]) -> Tensor:
-        field = kw["field"]
-        # ‖v − (x₀ − x₁)‖² = ‖(−v) − (x₁ − x₀)‖²
-        return ref.flow_matching_loss(lambda x, s: -field(x, s), kw["x1"], kw["x0"], kw["t"])
+Loss = Callable[[Any, Tensor, Tensor, Tensor], Tensor]
 
-    def path_reversed(ref: Any, kw: Mapping[str, Any]) -> Tensor:
-        field = kw["field"]
+
+def _fm_protocol(loss: Loss, field: Any, x1: Tensor, x0: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """The loss of each sample alone (as a batch of two copies of it), then of the whole batch.
+
+    A scalar alone is a poor witness: any wrong number is "c × the answer". The per-sample losses show which
+    samples are wrong and by how much; the batch loss then shows how they are reduced (mean over the batch).
+    Two copies, not a batch of one, so that code which squeezes a dimension of size 1 is not caught out."""
+    each = torch.cat([torch.as_tensor(loss(field, x1[[i, i]], x0[[i, i]], t[[i, i]])).reshape(-1)
+                      for i in range(x1.shape[0])])
+    return each, loss(field, x1, x0, t)
+
+
+def _fm_mistakes() -> list[Mistake]:
+    def with_loss(loss: Loss) -> Callable[[Any, Mapping[str, Any]], tuple[Tensor, Tensor]]:
+        return lambda ref, kw: _fm_protocol(lambda *a: loss(ref, *a), **kw)
+
+    def target_reversed(ref: Any, field: Any, x1: Tensor, x0: Tensor, t: Tensor) -> Tensor:
+        # ‖v − (x₀ − x₁)‖² = ‖(−v) − (x₁ − x₀)‖²
+        return ref.flow_matching_loss(lambda x, s: -field(x, s), x1, x0, t)
+
+    def path_reversed(ref: Any, field: Any, x1: Tensor, x0: Tensor, t: Tensor) -> Tensor:
         # x_t = t·x₀ + (1 − t)·x₁ is the key's path at time 1 − t, with the field still called at t
-        return ref.flow_matching_loss(lambda x, s: field(x, 1 - s), kw["x1"], kw["x0"], 1 - kw["t"])
+        return ref.flow_matching_loss(lambda x, s: field(x, 1 - s), x1, x0, 1 - t)
+
+    def coordinate_mean(ref: Any, field: Any, x1: Tensor, x0: Tensor, t: Tensor) -> Tensor:
+        return ref.flow_matching_loss(field, x1, x0, t) / x1.shape[1]
+
+    def at_data(ref: Any, field: Any, x1: Tensor, x0: Tensor, t: Tensor) -> Tensor:
+        return ref.flow_matching_loss(lambda x, s: field(x1, s), x1, x0, t)
+
+    def target_data(ref: Any, field: Any, x1: Tensor, x0: Tensor, t: Tensor) -> Tensor:
+        # ‖v − x₁‖² = ‖(v − x₀) − (x₁ − x₀)‖²
+        return ref.flow_matching_loss(lambda x, s: field(x, s) - x0, x1, x0, t)
+
+    def norm_not_squared(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+        each = _fm_protocol(ref.flow_matching_loss, **kw)[0].sqrt()
+        return each, each.mean()
+
+    def batch_sum(ref: Any, kw: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+        each, whole = _fm_protocol(ref.flow_matching_loss, **kw)
+        return 2 * each, kw["x1"].shape[0] * whole  # each sample's "batch" holds two copies
 
     return [
         Mistake("velocity target x₀ − x₁",
                 "along x_t = (1 − t)·x₀ + t·x₁ the velocity is dx_t/dt = x₁ − x₀ (noise → data); with x₀ − x₁ the "
-                "field learns to carry data back to noise", target_reversed),
+                "field learns to carry data back to noise", with_loss(target_reversed)),
         Mistake("path reversed: x_t = t·x₀ + (1 − t)·x₁",
-                "noise sits at t = 0 and data at t = 1: x_t = (1 − t)·x₀ + t·x₁", path_reversed),
+                "noise sits at t = 0 and data at t = 1: x_t = (1 − t)·x₀ + t·x₁", with_loss(path_reversed)),
         Mistake("mean over the coordinates too (F.mse_loss)",
                 "the loss is the squared norm ‖v − (x₁ − x₀)‖², SUMMED over the coordinates and averaged over the "
                 "batch; F.mse_loss also averages over the d coordinates (1/d of the loss)",
-                lambda ref, kw: ref.flow_matching_loss(**kw) / kw["x1"].shape[1]),
+                with_loss(coordinate_mean)),
+        Mistake("field evaluated at the data x₁ instead of x_t",
+                "the field is asked where the path is at time t: v(x_t, t) with x_t = (1 − t)·x₀ + t·x₁",
+                with_loss(at_data)),
+        Mistake("target x₁ instead of x₁ − x₀",
+                "the field is a velocity: its target is the path's derivative dx_t/dt = x₁ − x₀, not the data point",
+                with_loss(target_data)),
+        Mistake("norm not squared",
+                "the loss is the SQUARED norm ‖v − (x₁ − x₀)‖² (summed squares of the coordinates), not the norm",
+                norm_not_squared),
+        Mistake("summed over the batch",
+                "average the squared errors over the batch (.mean() over the samples): a sum grows with the batch "
+                "size, and so would the learning rate you need", batch_sum),
     ]
 
 
@@ -323,6 +388,9 @@ CHECKS = [
               Mistake("εᵀv instead of εᵀ(∂v/∂x)ε",
                       "the estimator needs the Jacobian: take the vector–Jacobian product εᵀJ by autograd, then its "
                       "dot product with ε", lambda ref, kw: (kw["eps"] * kw["field"](kw["x"], kw["t"])).sum(dim=1)),
+              Mistake("εᵀJ summed (the dot product with ε left out)",
+                      "autograd.grad(v, x, grad_outputs=eps) gives the vector εᵀJ; the estimate is its dot product "
+                      "with ε, (εᵀJ)·ε summed over the coordinates — summing εᵀJ alone gives εᵀJ1", _vjp_summed),
               Mistake("the exact divergence (noise ignored)",
                       "this function estimates the trace with the given noise ε: return εᵀJε per sample, one "
                       "backward pass, not the exact trace",
@@ -344,9 +412,15 @@ CHECKS = [
               Mistake("one sign per sample shared by all coordinates",
                       "the coordinates' signs must be independent: with one sign per sample εεᵀ is the all-ones "
                       "matrix and εᵀJε sums every Jacobian entry", lambda ref, kw: (True, True, False, True)),
-              Mistake("integer noise (not x's dtype)",
-                      "torch.randint returns int64: the noise must be a float tensor like x (dtype=x.dtype) for the "
-                      "vector–Jacobian product", lambda ref, kw: (True, True, True, False)),
+              Mistake("noise not in x's dtype",
+                      "the noise must have x's dtype (float32 in, float32 out) for the vector–Jacobian product: "
+                      "torch.randint returns int64, and torch.where(…, 1.0, -1.0) or torch.tensor(…) the default "
+                      "dtype. Pass dtype=x.dtype, or start from torch.rand_like(x) / torch.randint_like(x, 0, 2)",
+                      lambda ref, kw: (True, True, True, False)),
+              Mistake("noise not of x's shape",
+                      "draw one independent sign per entry of x: a torch tensor of shape x.shape = (batch, d), not "
+                      "one vector shared by the batch (shape (d,)) nor one sign per sample (shape (batch, 1))",
+                      lambda ref, kw: (False, False, False, False)),
           ],
           protocol=_noise_statistics,
           outputs=("zero mean", "E[ε²] = 1", "uncorrelated coordinates", "shape and dtype of x")),
@@ -366,6 +440,9 @@ CHECKS = [
               Mistake("stages evaluated at time t (time not advanced)",
                       "k₂ and k₃ are slopes at the midpoint t + dt/2 and k₄ at the end t + dt: pass those times to f",
                       lambda ref, kw: ref.rk4_step(**_frozen_time(kw))),
+              Mistake("dt missing in the update",
+                      "the step moves y by dt/6·(k₁ + 2k₂ + 2k₃ + k₄): the weighted slope times the step size",
+                      lambda ref, kw: kw["y"] + (ref.rk4_step(**kw) - kw["y"]) / kw["dt"]),
               Mistake("equal weights (k₁ + k₂ + k₃ + k₄)/4",
                       "Simpson's weights: the midpoint slopes count twice, y + dt/6·(k₁ + 2k₂ + 2k₃ + k₄)",
                       _equal_weights),
@@ -381,6 +458,14 @@ CHECKS = [
                       "step k starts at t0 + k·h: the field depends on time, so pass the current time to each step",
                       lambda ref, kw: ref.odeint_fixed(**{**kw, "f": (lambda f, t0: lambda _, y: f(t0, y))(
                           kw["f"], kw["t0"])})),
+              Mistake("method ignored (always RK4)",
+                      "method=\"euler\" must take Euler steps (your euler_step), method=\"rk4\" RK4 steps",
+                      lambda ref, kw: ref.odeint_fixed(**{**kw, "method": "rk4"})),
+              Mistake("one step too many",
+                      "take exactly `steps` steps of h = (t1 − t0)/steps: `for k in range(steps)`, which ends at t1",
+                      lambda ref, kw: ref.odeint_fixed(**{
+                          **kw, "steps": kw["steps"] + 1,
+                          "t1": kw["t0"] + (kw["steps"] + 1) * (kw["t1"] - kw["t0"]) / kw["steps"]})),
               Mistake("one step too few",
                       "take exactly `steps` steps of h = (t1 − t0)/steps so that the last one ends at t1",
                       lambda ref, kw: ref.odeint_fixed(**{
@@ -395,7 +480,8 @@ CHECKS = [
           same_dtype=True),
     Check("cnf_log_prob", cases=_log_prob_cases(), mistakes=_log_prob_mistakes(), same_dtype=True,
           atol=1e-5, rtol=1e-5),
-    Check("flow_matching_loss", cases=_fm_cases(), mistakes=_fm_mistakes(), same_dtype=True),
+    Check("flow_matching_loss", cases=_fm_cases(), mistakes=_fm_mistakes(), same_dtype=True, protocol=_fm_protocol,
+          outputs=("the loss of each sample alone (as a batch of two copies of it)", "the loss of the whole batch")),
     Check("quiz_10_direction",
           mistakes=[Mistake("wrong time direction",
                             "data sit at t = 1: to find the noise point z of a data point x, integrate from t = 1 "

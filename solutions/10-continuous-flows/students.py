@@ -162,6 +162,59 @@ UNUSUAL_FM = _FM.format(body='''\
     residual = field(xt, t) - x1 + x0
     return torch.einsum("bi,bi->", residual, residual) / x1.shape[0]''')
 
+# a second unusual-but-right student: other autograd entry points, another noise, a Butcher-tableau RK4, the
+# log-likelihood in the reversed time s = 1 - t, the loss by F.mse_loss(reduction="sum")
+UNUSUAL_DIVERGENCE_ONE_HOT = '''
+def divergence(field, x, t):
+    """sum_i e_i^T (dv/dx) e_i: one vector-Jacobian product per coordinate, the one-hot vector e_i as grad_outputs."""
+    with torch.enable_grad():
+        x = x if x.requires_grad else x.detach().clone().requires_grad_(True)
+        v = field(x, t)
+        total = 0
+        for i in range(x.shape[1]):
+            e = torch.zeros_like(v)
+            e[:, i] = 1
+            (g,) = torch.autograd.grad(v, x, grad_outputs=e, create_graph=True)
+            total = total + g[:, i]
+    return total
+'''
+
+NOISE_WHERE = _NOISE.format(
+    expression="torch.where(torch.rand_like(x) < 0.5, torch.ones_like(x), -torch.ones_like(x))  # a fair coin")
+
+UNUSUAL_HUTCHINSON_JVP = '''
+def hutchinson_divergence(field, x, t, eps):
+    """eps . (J eps): a forward-mode Jacobian-vector product instead of the vector-Jacobian product."""
+    _, jv = torch.func.jvp(lambda y: field(y, t), (x,), (eps,))
+    return (eps * jv).sum(dim=1)
+'''
+
+UNUSUAL_RK4 = _STEP.format(name="rk4_step", body='''\
+    a = [[], [0.5], [0.0, 0.5], [0.0, 0.0, 1.0]]  # the Butcher tableau of classical RK4
+    b, c = [1 / 6, 1 / 3, 1 / 3, 1 / 6], [0.0, 0.5, 0.5, 1.0]
+    ks = []
+    for i in range(4):
+        yi = y
+        for j, aij in enumerate(a[i]):
+            if aij:
+                yi = yi + dt * aij * ks[j]
+        ks.append(f(t + c[i] * dt, yi))
+    return y + dt * sum(bi * k for bi, k in zip(b, ks))''')
+
+UNUSUAL_AUGMENTED = _AUGMENTED.format(body='''\
+    x, _ = state.split([state.shape[1] - 1, 1], dim=1)
+    return torch.hstack([field(x, t), -divergence(field, x, t).unsqueeze(-1)])''')
+
+UNUSUAL_LOG_PROB = _LOG_PROB.format(body='''\
+    # in the reversed time s = 1 - t the data start at s = 0: d(x, l)/ds = -(v, -div v) at t = 1 - s
+    end = odeint_fixed(lambda s, y: -augmented_dynamics(field, 1 - s, y), state, 0.0, 1.0, steps)
+    z, d = end[:, :-1], x.shape[1]
+    return -0.5 * z.pow(2).sum(dim=1) - 0.5 * d * math.log(2 * math.pi) - end[:, -1]''')
+
+UNUSUAL_FM_MSE_SUM = _FM.format(body='''\
+    xt = x0 + t.unsqueeze(-1) * (x1 - x0)
+    return torch.nn.functional.mse_loss(field(xt, t), x1 - x0, reduction="sum") / x1.shape[0]''')
+
 STUDENTS = [
     {
         "id": "l10-divergence-all-entries",
@@ -258,6 +311,19 @@ STUDENTS = [
         "expect_points": {},
     },
     {
+        "id": "l10-unusual-but-right-2",
+        "lesson": LESSON,
+        "about": "correct code in other unusual ways (one-hot grad_outputs, torch.where noise, a forward-mode JVP, "
+                 "a Butcher tableau, the log-likelihood in reversed time with a hand-written Gaussian, "
+                 "F.mse_loss(reduction='sum')) and a quiz letter in parentheses: full marks",
+        "patches": {"divergence": UNUSUAL_DIVERGENCE_ONE_HOT, "hutchinson_noise": NOISE_WHERE,
+                    "hutchinson_divergence": UNUSUAL_HUTCHINSON_JVP, "rk4_step": UNUSUAL_RK4,
+                    "augmented_dynamics": UNUSUAL_AUGMENTED, "cnf_log_prob": UNUSUAL_LOG_PROB,
+                    "flow_matching_loss": UNUSUAL_FM_MSE_SUM,
+                    "answer_direction": 'answer_direction = "(C)"\n'},
+        "expect_points": {},
+    },
+    {
         "id": "l10-quiz-sign",
         "lesson": LESSON,
         "about": "the linear field's log-density change given as +tr A",
@@ -279,6 +345,9 @@ MISTAKEN = {
     return (grad * eps).sum(dim=1)'''),
         "εᵀv instead of εᵀ(∂v/∂x)ε": _HUTCHINSON.format(body='''\
     return (eps * v).sum(dim=1)  # eps . v'''),
+        "εᵀJ summed (the dot product with ε left out)": _HUTCHINSON.format(body='''\
+        (vjp,) = torch.autograd.grad(v, x, grad_outputs=eps, create_graph=True)  # eps^T J
+    return vjp.sum(dim=1)'''),
         "the exact divergence (noise ignored)": '''
 def hutchinson_divergence(field, x, t, eps):
     """Hutchinson's estimate eps^T (dv/dx) eps, per sample."""
@@ -290,7 +359,9 @@ def hutchinson_divergence(field, x, t, eps):
         "uniform noise on [−1, 1]": NOISE_UNIFORM,
         "one sign per sample shared by all coordinates": _NOISE.format(
             expression="(torch.randint(0, 2, (x.shape[0], 1), dtype=x.dtype) * 2 - 1).expand_as(x)  # one per row"),
-        "integer noise (not x's dtype)": _NOISE.format(expression="torch.randint(0, 2, x.shape) * 2 - 1"),
+        "noise not in x's dtype": _NOISE.format(expression="torch.randint(0, 2, x.shape) * 2 - 1"),
+        "noise not of x's shape": _NOISE.format(
+            expression="torch.randint(0, 2, (x.shape[1],), dtype=x.dtype) * 2 - 1  # one noise vector"),
     },
     "euler_step": {
         "dt missing": _STEP.format(name="euler_step", body="    return y + f(t, y)"),
@@ -301,6 +372,12 @@ def hutchinson_divergence(field, x, t, eps):
         "Euler step instead of RK4": _STEP.format(name="rk4_step", body="    return y + dt * f(t, y)"),
         "stages evaluated at time t (time not advanced)": RK4_FROZEN_TIME,
         "equal weights (k₁ + k₂ + k₃ + k₄)/4": RK4_EQUAL_WEIGHTS,
+        "dt missing in the update": _STEP.format(name="rk4_step", body='''\
+    k1 = f(t, y)
+    k2 = f(t + dt / 2, y + dt / 2 * k1)
+    k3 = f(t + dt / 2, y + dt / 2 * k2)
+    k4 = f(t + dt, y + dt * k3)
+    return y + (k1 + 2 * k2 + 2 * k3 + k4) / 6  # the weighted slope'''),
     },
     "odeint_fixed": {
         "wrong time direction (|dt|: always forwards)": ODEINT_ABS_STEP,
@@ -309,6 +386,21 @@ def hutchinson_divergence(field, x, t, eps):
     y = y0
     for _ in range(steps):
         y = step(f, t0, y, h)  # always the start time
+    return y'''),
+        "method ignored (always RK4)": '''
+def odeint_fixed(f, y0, t0, t1, steps, method="rk4"):
+    """y(t1) for dy/dt = f(t, y), y(t0) = y0, in `steps` equal steps."""
+    h = (t1 - t0) / steps
+    y = y0
+    for k in range(steps):
+        y = rk4_step(f, t0 + k * h, y, h)  # RK4 is better anyway
+    return y
+''',
+        "one step too many": _ODEINT.format(body='''\
+    h = (t1 - t0) / steps
+    y = y0
+    for k in range(steps + 1):  # steps + 1 grid points
+        y = step(f, t0 + k * h, y, h)
     return y'''),
         "one step too few": _ODEINT.format(body='''\
     h = (t1 - t0) / steps
@@ -325,11 +417,25 @@ def hutchinson_divergence(field, x, t, eps):
         "forgetting log p₀ at the end": LOG_PROB_NO_BASE,
         "wrong time direction (integrated from t = 0 to t = 1)": LOG_PROB_FORWARD,
         "log p₀ evaluated at x instead of at z": LOG_PROB_BASE_AT_X,
+        "Euler steps instead of RK4": _LOG_PROB.format(body='''\
+    end = odeint_fixed(lambda t, s: augmented_dynamics(field, t, s), state, 1.0, 0.0, steps, method="euler")
+    return StandardNormal(x.shape[1]).log_prob(end[:, :-1]) - end[:, -1]'''),
     },
     "flow_matching_loss": {
         "velocity target x₀ − x₁": FM_TARGET_REVERSED,
         "path reversed: x_t = t·x₀ + (1 − t)·x₁": FM_PATH_REVERSED,
         "mean over the coordinates too (F.mse_loss)": FM_MSE,
+        "field evaluated at the data x₁ instead of x_t": _FM.format(body='''\
+    return (field(x1, t) - (x1 - x0)).pow(2).sum(dim=1).mean()  # the field at the data point'''),
+        "target x₁ instead of x₁ − x₀": _FM.format(body='''\
+    xt = (1 - t[:, None]) * x0 + t[:, None] * x1
+    return (field(xt, t) - x1).pow(2).sum(dim=1).mean()  # the field should point at the data'''),
+        "summed over the batch": _FM.format(body='''\
+    xt = (1 - t[:, None]) * x0 + t[:, None] * x1
+    return ((field(xt, t) - (x1 - x0)) ** 2).sum()  # the total squared error'''),
+        "norm not squared": _FM.format(body='''\
+    xt = (1 - t[:, None]) * x0 + t[:, None] * x1
+    return torch.linalg.vector_norm(field(xt, t) - (x1 - x0), dim=1).mean()'''),
     },
     "quiz_10_direction": {
         "wrong time direction": 'answer_direction = "A"\n',
