@@ -19,6 +19,7 @@ PARTS = {
     "peers": "Reference vs the public flow libraries (ms per call, 1 thread, interleaved)",
     "lessons": "Lesson run times (every solutions notebook, end to end)",
     "grading": "Grading throughput (a synthetic class of 200)",
+    "service": "Grade on submit (latency to an idle service, a deadline burst of 200, engine scaling)",
     "quality": "Model quality (test bits/dim on digits, nats per dimension on two moons)",
 }
 

@@ -56,7 +56,7 @@ def _exchange_config(root: Path, student: str, home: Path):
     return config
 
 
-def submit(root: Path, student: str, patches: dict[str, str] | None = None) -> Path:
+def submit(root: Path, student: str, patches: dict[str, str] | None = None, filename: str | None = None) -> Path:
     """The student's notebook (the solution, or with ``patches``) handed in with nbgrader's own ExchangeSubmit."""
     from nbgrader.auth import Authenticator
     from nbgrader.coursedir import CourseDirectory
@@ -64,7 +64,8 @@ def submit(root: Path, student: str, patches: dict[str, str] | None = None) -> P
 
     home = root.parent / "homes" / student
     scratch = root.parent / "scratch" / student
-    written = materialize([Student(id=student, lesson=LESSON, patches=patches or {})], _root_view(root, scratch))
+    written = materialize([Student(id=student, lesson=LESSON, patches=patches or {}, filename=filename)],
+                          _root_view(root, scratch))
     (home / LESSON).mkdir(parents=True, exist_ok=True)
     for path in written[0].parent.iterdir():
         (home / LESSON / path.name).write_bytes(path.read_bytes())
@@ -116,6 +117,7 @@ def burst(tmp_path_factory):
     wrong = {"gauss_answer": "def gauss_log_prob(z):\n    return -0.5 * z.pow(2).sum(1) - 0.5 * math.log(2 * math.pi)"}
     ids = [submit(root, f"s{i}", wrong if i % 2 else None).name for i in range(6)]
     ids.append(submit(root, "crash", {"gauss_answer": "import os\nos._exit(3)"}).name)  # kills its kernel
+    ids.append(submit(root, "renamed", filename="toy (1).ipynb").name)  # nbgrader cannot grade it at all
     start = time.monotonic()
     serve(root)
     return root, ids, time.monotonic() - start
@@ -129,6 +131,13 @@ def test_a_burst_is_graded_exactly_once_per_submission(burst):
     scores = {r["student"]: r["score"] for r in rows.values()}
     assert scores["s0"] == scores["s2"] == scores["s4"] > scores["s1"] == scores["s3"] == scores["s5"]
     assert scores["crash"] < scores["s1"]  # the cells after the crash could not run: a grade, not a lost submission
+
+
+def test_a_renamed_notebook_gets_zero_and_a_page_saying_what_to_do(burst):
+    root, _, _ = burst
+    assert {r["student"]: r["score"] for r in ledger(root)}["renamed"] == 0
+    (page,) = fetch_feedback(root, "renamed")
+    assert "no notebook named toy.ipynb" in page.read_text()
 
 
 def test_a_submission_that_kills_its_kernel_ends_with_a_score_and_a_message(burst):

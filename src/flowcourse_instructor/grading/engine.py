@@ -40,7 +40,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from flowcourse_instructor.grading.policy import GradingPolicy, lesson_gradebook
 
-__all__ = ["Submission", "Graded", "GradingEngine", "grade_submission", "record", "read_submission"]
+__all__ = ["Submission", "Graded", "GradingEngine", "grade_submission", "record", "read_submission",
+           "replace_folder"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Graded:
     student: str
     id: str
     files: dict[str, bytes] = field(default_factory=dict)
+    feedback: dict[str, bytes] = field(default_factory=dict)
     ok: bool = False
     error: str = ""
     seconds: float = 0.0
@@ -95,10 +97,13 @@ def _configured_api(scratch: Path, policy: GradingPolicy) -> Any:
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
-def grade_submission(submission: Submission, policy: GradingPolicy, lesson_db: bytes) -> Graded:
+def grade_submission(submission: Submission, policy: GradingPolicy, lesson_db: bytes,
+                     feedback: bool = False) -> Graded:
     """Grade one submission with nbgrader's ``autograde`` in a scratch course (runs on a Dask worker).
 
-    Never raises for a student's reason: nbgrader's failure comes back as ``ok=False`` with its message.
+    With ``feedback``, the feedback pages too (nbgrader ``generate_feedback`` on the scratch gradebook, which
+    holds the same grades the course gradebook will): the service then only copies them. Never raises for a
+    student's reason: nbgrader's failure comes back as ``ok=False`` with its message.
     """
     import flowcourse_lessons
 
@@ -123,6 +128,13 @@ def grade_submission(submission: Submission, policy: GradingPolicy, lesson_db: b
         graded = scratch / "autograded" / submission.student / submission.lesson
         if graded.is_dir():
             out.files = {str(p.relative_to(graded)): p.read_bytes() for p in sorted(graded.rglob("*")) if p.is_file()}
+        if feedback and out.ok:
+            with contextlib.redirect_stderr(io.StringIO()):
+                api.generate_feedback(submission.lesson, submission.student, force=True)
+            pages = scratch / "feedback" / submission.student / submission.lesson
+            if pages.is_dir():
+                out.feedback = {str(p.relative_to(pages)): p.read_bytes() for p in sorted(pages.rglob("*"))
+                                if p.is_file()}
     except Exception as exc:  # noqa: BLE001 - the engine's own failure is reported with the submission
         out.ok, out.error = False, f"{type(exc).__name__}: {exc}"
     finally:
@@ -164,12 +176,14 @@ class GradingWorkerSetup(WorkerPlugin):
 
 # ------------------------------------------------------------------------------------------- the owner's side
 
-def record(root: str | os.PathLike, graded: Graded, submission: Submission, db_url: str) -> None:
+def record(root: str | os.PathLike, graded: Graded, submission: Submission, db_url: str,
+           config: Any = None) -> None:
     """Write one graded submission into the course (the only writer): files, then nbgrader's own grade savers.
 
     ``submitted/`` gets the handed-in files (as ``nbgrader collect`` would), ``autograded/`` the task's files,
     and the gradebook the submission with its timestamp, each notebook's scores and comments and its late
-    penalty. Running it twice for one submission gives the same gradebook.
+    penalty. Running it twice for one submission gives the same gradebook. ``config``: the course's nbgrader
+    configuration, when the caller has it loaded already.
     """
     import nbformat
     from nbconvert.exporters.exporter import ResourcesDict
@@ -184,9 +198,9 @@ def record(root: str | os.PathLike, graded: Graded, submission: Submission, db_u
     lesson, student = graded.lesson, graded.student
     submitted = root / "submitted" / student / lesson
     if not _same_files(submitted, submission.files):
-        _replace_folder(submitted, submission.files)
-    _replace_folder(root / "autograded" / student / lesson, graded.files)
-    config = load_config(root)
+        replace_folder(submitted, submission.files)
+    replace_folder(root / "autograded" / student / lesson, graded.files)
+    config = config if config is not None else load_config(root)
     timestamp = CourseDirectory(config=config).get_existing_timestamp(str(submitted))
     with Gradebook(db_url) as gb:
         gb.update_or_create_student(student)
@@ -210,7 +224,7 @@ def _same_files(folder: Path, files: dict[str, bytes]) -> bool:
     return set(present) == set(files) and all(present[k].read_bytes() == v for k, v in files.items())
 
 
-def _replace_folder(folder: Path, files: dict[str, bytes]) -> None:
+def replace_folder(folder: Path, files: dict[str, bytes]) -> None:
     """Make ``folder`` hold exactly ``files``, swapped in at once (a reader never sees half a submission)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
@@ -271,10 +285,10 @@ class GradingEngine:
             self._lesson_dbs[lesson] = lesson_gradebook(Path(self.policy.course_root) / "gradebook.db", lesson)
         return self._lesson_dbs[lesson]
 
-    def submit(self, submission: Submission) -> Any:
-        """Queue one submission; returns its Dask future (its result is a :class:`Graded`)."""
+    def submit(self, submission: Submission, *, feedback: bool = False) -> Any:
+        """Queue one submission (``feedback``: with its feedback pages); returns its Dask future (a :class:`Graded`)."""
         return self.client.submit(grade_submission, submission, self.policy, self._lesson_db(submission.lesson),
-                                  pure=False, key=f"grade-{submission.key}-{time.monotonic_ns()}")
+                                  feedback, pure=False, key=f"grade-{submission.key}-{time.monotonic_ns()}")
 
     def grade(self, submissions: Iterable[Submission]) -> Iterator[tuple[Submission, Graded]]:
         """Grade ``submissions``; yields each with its result as it finishes (any order)."""

@@ -39,7 +39,14 @@ from typing import Any
 from traitlets import Dict, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
-from flowcourse_instructor.grading.engine import Graded, GradingEngine, Submission, read_submission, record
+from flowcourse_instructor.grading.engine import (
+    Graded,
+    GradingEngine,
+    Submission,
+    read_submission,
+    record,
+    replace_folder,
+)
 from flowcourse_instructor.grading.policy import GradingPolicy
 from flowcourse_instructor.grading.sampleclass import lessons
 
@@ -113,10 +120,12 @@ class GradingService(LoggingConfigurable):
         exchange = getattr(config.Exchange, "root", "") if "Exchange" in config else ""
         self.exchange = Path(exchange or "/srv/nbgrader/exchange") / self.course_id
         self.db_url = self.api.coursedir.db_url
+        self.course_config = config
         self.ledger = Ledger(self.root / "grading-service.sqlite")
         self.policy = policy or GradingPolicy.for_course(self.root)
         self.engine: GradingEngine | None = None
         self.in_flight: dict[Any, tuple[str, Submission]] = {}
+        self._known: set[str] = set()
         self._stale_reports: set[str] = set()
         self._reported_at = 0.0
 
@@ -140,6 +149,7 @@ class GradingService(LoggingConfigurable):
         self.engine = GradingEngine(self.policy, workers=self.workers, scheduler=self.scheduler or None)
         for row in self.ledger.rows("state = 'queued'"):  # queued before a restart: not graded yet, queue again
             self.ledger.set(row["id"], state="new")
+        self._known = {row["id"] for row in self.ledger.rows()}
 
     def stop(self) -> None:
         if self.engine is not None:
@@ -153,10 +163,16 @@ class GradingService(LoggingConfigurable):
         known = set(lessons(self.root))
         added = 0
         for folder in sorted(inbound.glob("*+*+*")) if inbound.is_dir() else []:
+            if folder.name in self._known:
+                continue
             student, lesson, timestamp = folder.name.rsplit("+", 3)[:3]
             if lesson not in known or not folder.is_dir():
                 continue
+            secret = folder / "submission_secret.txt"
+            if not secret.is_file() or not secret.stat().st_size:
+                continue  # nbgrader's submit is still copying: it writes the secret last
             added += self.ledger.add(folder.name, student, lesson, timestamp, time.time())
+            self._known.add(folder.name)
         return added
 
     def dispatch(self) -> int:
@@ -177,7 +193,8 @@ class GradingService(LoggingConfigurable):
             folder = self.exchange / "inbound" / row["id"]
             submission = read_submission(folder, row["lesson"], row["student"], id=row["id"])
             self.ledger.set(row["id"], state="queued")
-            self.in_flight[self.engine.submit(submission)] = (row["id"], submission)
+            held = rules.feedback == "after_due"
+            self.in_flight[self.engine.submit(submission, feedback=not held)] = (row["id"], submission)
             busy.add(pair)
             queued += 1
         return queued
@@ -225,7 +242,8 @@ class GradingService(LoggingConfigurable):
         self.start()
         try:
             while deadline is None or time.monotonic() < deadline:
-                self.step(wait=self.poll_seconds)
+                if not self.step(wait=self.poll_seconds) and not self.in_flight:
+                    time.sleep(self.poll_seconds)  # idle: look at the exchange again in a moment
                 if until_idle and not self.in_flight and not self.ledger.rows("state = 'new'"):
                     return
         finally:
@@ -235,7 +253,7 @@ class GradingService(LoggingConfigurable):
     def _record(self, id: str, submission: Submission, graded: Graded) -> None:
         from nbgrader.api import Gradebook
 
-        record(self.root, graded, submission, self.db_url)
+        record(self.root, graded, submission, self.db_url, self.course_config)
         with Gradebook(self.db_url) as gb:
             sub = gb.find_submission(submission.lesson, submission.student)
             score, max_score = float(sub.score), float(sub.max_score)
@@ -247,13 +265,23 @@ class GradingService(LoggingConfigurable):
         rules = self.rules(submission.lesson)
         due = self._due(submission.lesson)
         if rules.feedback != "after_due" or (due is not None and due <= dt.datetime.now(dt.UTC).replace(tzinfo=None)):
-            self._release(id, submission.student, submission.lesson, rules.feedback)
+            self._release(id, submission.student, submission.lesson, rules.feedback, graded.feedback)
 
-    def _release(self, id: str, student: str, lesson: str, mode: str) -> None:
-        result = self.api.generate_feedback(lesson, student, force=True)
-        if not result["success"]:
-            log.error("feedback for %s failed: %s", id, result.get("error"))
-            return
+    def _release(self, id: str, student: str, lesson: str, mode: str, pages: dict[str, bytes] | None = None) -> None:
+        """Feedback for the student's latest graded submission into ``feedback/`` (the pages the worker made, else
+        nbgrader's ``generate_feedback`` here), then nbgrader's ``release_feedback`` to the exchange."""
+        if pages:
+            replace_folder(self.root / "feedback" / student / lesson, pages)
+        else:
+            result = self.api.generate_feedback(lesson, student, force=True)
+            if not result["success"]:  # e.g. no notebook of the lesson's name was handed in: say so, once
+                notebooks = sorted((self.root / "solutions" / lesson).glob("*.ipynb"))
+                expected = ", ".join(f"{p.stem}.ipynb" for p in notebooks)
+                self._notice(id, lesson, f"{lesson}: no feedback", f"This submission holds no notebook named "
+                             f"{expected}; rename your notebook to that name and submit again.")
+                self.ledger.set(id, state="released", released_at=time.time(), note=str(result.get("error"))[:500])
+                log.error("feedback for %s failed: %s", id, result.get("error"))
+                return
         if mode == "score":
             self._score_only(student, lesson)
         result = self.api.release_feedback(lesson, student)
@@ -274,15 +302,21 @@ class GradingService(LoggingConfigurable):
                                           "for this lesson comes after its due date.</p>"))
 
     def _refuse(self, row: dict[str, Any], rules: LessonRules, next_allowed: float) -> None:
-        from nbgrader.utils import notebook_hash
-
         when = dt.datetime.fromtimestamp(next_allowed, dt.UTC)
         wait = max(0, int(next_allowed - time.time()))
         note = (f"not graded: {rules.limit} submissions of {row['lesson']} were already graded in the last "
                 f"{rules.window_minutes} minutes. Your next submission can be graded from "
                 f"{when:%H:%M} UTC (in {wait // 60} min {wait % 60} s); until then your latest graded one counts.")
         self.ledger.set(row["id"], state="refused", note=note)
-        folder = self.exchange / "inbound" / row["id"]
+        self._notice(row["id"], row["lesson"], f"{row['lesson']}: submission not graded", note)
+        log.info("refused %s", row["id"])
+
+    def _notice(self, id: str, lesson: str, title: str, text: str) -> None:
+        """A page in place of feedback for one submission, under the name its Fetch Feedback looks for (nbgrader's
+        hash of the submission's secret and each of its notebooks' names)."""
+        from nbgrader.utils import notebook_hash
+
+        folder = self.exchange / "inbound" / id
         secret_file = folder / "submission_secret.txt"
         if not secret_file.exists():
             return
@@ -291,10 +325,9 @@ class GradingService(LoggingConfigurable):
         for nb in folder.glob("*.ipynb"):
             checksum = notebook_hash(secret=secret_file.read_text(), notebook_id=nb.stem)
             tmp = out / f"{checksum}-tmp.html"
-            tmp.write_text(_page(f"{row['lesson']}: submission not graded", f"<p>{html.escape(note)}</p>"))
+            tmp.write_text(_page(title, f"<p>{html.escape(text)}</p>"))
             tmp.chmod(0o644)
             tmp.replace(out / f"{checksum}.html")
-        log.info("refused %s", row["id"])
 
     def _refresh_reports(self) -> None:
         """Rewrite the report page of each lesson graded since the last refresh (``flowcourse report``)."""
