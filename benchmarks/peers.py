@@ -15,6 +15,16 @@ Cases, each timed on one torch thread with every library interleaved round-robin
 * **MAF** on :math:`d = 16` (MADE 64-64): ``log_prob`` (one network pass) and ``sample`` (:math:`d` passes) of
   4096 points, without gradients.
 
+* **RQ spline coupling** (lesson 09) on :math:`d = 2` and :math:`d = 64`: one training step (``log_prob`` of a
+  batch of 4096, backward, Adam step) of one coupling layer, :math:`K = 8` bins on :math:`[-3, 3]`, identity
+  tails, conditioner :func:`mlp` on the kept (even) coordinates — nflows' ``PiecewiseRationalQuadratic
+  CouplingTransform`` and zuko's ``GeneralCouplingTransform`` with ``MonotonicRQSTransform`` (:func:`spline_coupling`).
+* **RQ spline inverse** with its log-det, :math:`4096 \times 16` points each with its own spline, from the same
+  unnormalised parameters, without gradients (:func:`spline_inverse`).
+* **CNF log-likelihood** (lesson 10) of 1024 two-moons points: lesson 10's ``cnf_log_prob`` (10 RK4 steps, the
+  lesson's) against zuko's ``CNF`` (adaptive Dormand–Prince) on the same trained field, exact divergence in
+  both, zuko at the loosest tolerance at which it is at least as accurate (:func:`matched_tolerance`).
+
 Each row lists each library's median ms and the ratio reference / fastest peer (goal: at most 1.0). A library
 that is not installed is reported as ``missing``; one without such a layer as ``n/a``. Install the peers with
 ``pip install -c benchmarks/constraints.txt -e '.[bench]'`` (``make venv`` installs them): the constraints keep torch.
@@ -23,6 +33,8 @@ that is not installed is reported as ``missing``; one without such a layer as ``
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import importlib.util
 import math
 import statistics
@@ -36,6 +48,8 @@ from flowcourse_lessons.lesson_02.key import MAF
 from flowcourse_lessons.lesson_03.key import RealNVP, half_masks
 from flowcourse_lessons.lesson_04.key import LUInvertible1x1Conv, conv1x1_logdet, lu_logdet
 from flowcourse_lessons.lesson_05.key import Planar
+from flowcourse_lessons.lesson_09.key import SplineCoupling, rq_spline
+from flowcourse_lessons.lesson_10.key import VelocityField, cnf_log_prob, flow_matching_loss
 from torch import Tensor, nn
 
 from benchmarks.timing import calibrate, interleaved_samples, load, machine, paired_ratio, print_table
@@ -54,6 +68,15 @@ COUPLINGS = 8
 PLANAR_LAYERS = 32
 MAF_D = 16
 LOGDET_CHANNELS = (3, 8, 32, 128, 512)
+SPLINE_BINS = 8  # lesson 09's K
+SPLINE_BOUND = 3.0  # lesson 09's B (zuko's NSF default is 5, nflows' 1: both set to 3 here)
+SPLINE_DIMS = (2, 64)  # two moons and the digits, the lesson's two data sets
+SPLINE_INVERSE_D = 16
+CNF_STEPS = 10  # RK4 steps of lesson 10's cnf_log_prob, as the lesson evaluates its held-out likelihood
+CNF_TRAIN_STEPS = 400  # flow-matching steps that give the timed CNF realistic dynamics
+CNF_POINTS = 1024  # points whose log-likelihood is timed (40 field evaluations with 2 backward passes each)
+#: zuko's (atol, rtol), loosest first, half a decade apart; its default is (1e-6, 1e-5)
+CNF_TOLERANCES = tuple((a / 10, a) for a in (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 3e-7, 1e-7))
 
 Step = Callable[[], object]
 
@@ -295,6 +318,231 @@ def maf_fn(library: str, what: str) -> Step:
     return run
 
 
+# ------------------------------------------------------------------------------------ splines (lesson 09)
+
+def _keep_even(d: int) -> Tensor:
+    """Lesson 09's default coupling mask: 1 keeps the even coordinates, 0 moves the odd ones."""
+    return (torch.arange(d) % 2 == 0).to(torch.get_default_dtype())
+
+
+def spline_coupling(library: str, d: int, hidden: int = HIDDEN, bins: int = SPLINE_BINS,
+                    bound: float = SPLINE_BOUND) -> tuple[nn.Module, LogProb]:
+    """One rational-quadratic spline coupling layer on ``R^d`` in ``library``: ``(module, log_prob)``.
+
+    Equal configuration in every library: the even coordinates kept and the odd ones moved, the conditioner
+    :func:`mlp` (``n_kept → hidden → hidden → n_moved·(3K − 1)``, ReLU; zuko builds the same MLP itself) whose
+    output is read as ``(n_moved, K widths, K heights, K − 1 interior derivatives)``, ``K = bins`` bins on
+    ``[−bound, bound]`` with identity (linear) tails, a standard normal base. Each library evaluates the density
+    its own way: lesson 09's layer maps base→data with the spline, so its ``log_prob`` runs the spline
+    *inverse*; nflows' and zuko's layers map data→base, so theirs run the spline forward.
+    """
+    keep = _keep_even(d)
+    if library == REFERENCE:
+        dist = FlowDistribution(SplineCoupling(d, hidden=hidden, bins=bins, bound=bound, mask=keep), StandardNormal(d))
+        return dist, dist.log_prob
+    if library == "nflows":
+        from nflows.distributions import StandardNormal as NflowsNormal
+        from nflows.flows import Flow as NflowsFlow
+        from nflows.transforms import PiecewiseRationalQuadraticCouplingTransform
+
+        # nflows' mask: 1 marks the moved features; its default minimum widths, heights and derivative are
+        # 1e-3, as lesson 09's. A conditioner without ``hidden_features`` keeps the raw widths (no 1/√hidden).
+        coupling = PiecewiseRationalQuadraticCouplingTransform(
+            (1 - keep).int(), lambda a, b: ContextFreeMLP(*mlp(a, b, hidden)), num_bins=bins, tails="linear",
+            tail_bound=bound)
+        model = NflowsFlow(coupling, NflowsNormal([d]))
+        return model, model.log_prob
+    if library == "zuko":
+        from functools import partial
+
+        from zuko.distributions import DiagNormal
+        from zuko.flows import Flow as ZukoFlow
+        from zuko.flows.coupling import GeneralCouplingTransform
+        from zuko.lazy import UnconditionalDistribution
+        from zuko.transforms import MonotonicRQSTransform
+
+        # zuko's coupling (the one NSF uses with passes=2, but with a dense MLP on the kept half like the
+        # others, not a masked MLP on all d inputs): True in zuko's mask marks the kept features
+        coupling = GeneralCouplingTransform(d, mask=keep.bool(), univariate=partial(MonotonicRQSTransform, bound=bound),
+                                            shapes=[(bins,), (bins,), (bins - 1,)], hidden_features=(hidden, hidden))
+        model = ZukoFlow(coupling, UnconditionalDistribution(DiagNormal, torch.zeros(d), torch.ones(d), buffer=True))
+        return model, lambda x: model().log_prob(x)
+    raise NotImplementedError(f"{library} has no rational-quadratic spline coupling")
+
+
+def spline_coupling_step(library: str, d: int) -> Step:
+    """A maximum-likelihood training step of :func:`spline_coupling` on a fixed batch of 4096 points."""
+    module, log_prob = spline_coupling(library, d)
+    x = 1.5 * torch.randn(BATCH, d, generator=torch.Generator().manual_seed(0))
+    return training_step(module, lambda: -log_prob(x).mean())
+
+
+def spline_parameters(n: int = BATCH, d: int = SPLINE_INVERSE_D, bins: int = SPLINE_BINS,
+                      seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(y, widths, heights, derivatives)``: ``n × d`` points (about 5% in the tails of ``[−3, 3]``) and a random
+    spline for each, unnormalised parameters of shapes ``(n, d, K)``, ``(n, d, K)``, ``(n, d, K − 1)``."""
+    g = torch.Generator().manual_seed(seed)
+    y = 1.5 * torch.randn(n, d, generator=g)
+    return (y, torch.randn(n, d, bins, generator=g), torch.randn(n, d, bins, generator=g),
+            torch.randn(n, d, bins - 1, generator=g))
+
+
+def spline_inverse(library: str, bound: float = SPLINE_BOUND) -> Callable[..., tuple[Tensor, Tensor]]:
+    """``inverse(y, widths, heights, derivatives) -> (x, log|dx/dy|)``: the rational-quadratic spline inverse
+    with identity tails, from unnormalised parameters, as ``library`` computes it.
+
+    Reference and nflows take the same parameters to the same knots (softmax with minimum bin size 1e-3,
+    softplus derivatives ≥ 1e-3, boundary derivatives 1). zuko parametrises the same spline differently (no
+    minimum bin size, soft-clamped exponential derivatives): same knots, same formulas, other raw numbers. zuko
+    computes an inverse's log-det the generic way, by running the forward spline at the inverse's output.
+    """
+    if library == REFERENCE:
+        return lambda y, w, h, d: rq_spline(y, w, h, d, bound=bound, inverse=True)
+    if library == "nflows":
+        from nflows.transforms.splines.rational_quadratic import unconstrained_rational_quadratic_spline
+
+        return lambda y, w, h, d: unconstrained_rational_quadratic_spline(y, w, h, d, inverse=True, tails="linear",
+                                                                          tail_bound=bound)
+    if library == "zuko":
+        from zuko.transforms import MonotonicRQSTransform
+
+        return lambda y, w, h, d: MonotonicRQSTransform(w, h, d, bound=bound).inv.call_and_ladj(y)
+    raise NotImplementedError(f"{library} has no rational-quadratic spline")
+
+
+def spline_inverse_fn(library: str) -> Step:
+    """The spline inverse with its log-det on 4096 × 16 points, each with its own spline, without gradients."""
+    inverse = spline_inverse(library)
+    args = spline_parameters()
+
+    def run() -> None:
+        with torch.no_grad():
+            inverse(*args)
+
+    return run
+
+
+# -------------------------------------------------------------------------------- continuous flows (lesson 10)
+
+@functools.cache
+def cnf_problem(d: int = 2, hidden: int = HIDDEN, steps: int = CNF_TRAIN_STEPS) -> tuple[VelocityField, Tensor]:
+    """``(field, x)``: lesson 10's ``VelocityField(2, 64)`` trained by flow matching on two moons (seed 0, Adam
+    5e-3, batch 256, ``steps`` steps: realistic, curved dynamics, not a network at its initialisation) and the
+    ``CNF_POINTS`` held-out-style points whose log-likelihood is timed (two moons, seed 2). Cached: every library gets
+    the same field."""
+    from flowcourse.continuous import fit
+    from flowcourse.data import two_moons
+
+    torch.manual_seed(0)
+    field = VelocityField(d, hidden=hidden).float()
+    fit(field, two_moons(4000, seed=0).float(), flow_matching_loss, steps=steps, lr=5e-3)
+    field.requires_grad_(False)
+    return field, two_moons(CNF_POINTS, seed=2).float()
+
+
+def zuko_cnf(field: VelocityField, atol: float, rtol: float) -> nn.Module:
+    """zuko's ``CNF`` (adaptive Dormand–Prince, exact trace) whose dynamics are ``field``.
+
+    zuko's network would be an MLP of the same size (3 hidden layers of 64, here SiLU as lesson 10's) but fed
+    sin/cos time features; to compare the solvers and not two networks, its ``f`` is replaced by lesson 10's
+    field, time reversed into zuko's convention (data at t = 0, base at t = 1): ``f(t, x) = −v(x, 1 − t)``.
+    """
+    import zuko
+
+    model = zuko.flows.CNF(field.dim, freqs=1, atol=atol, rtol=rtol, hidden_features=(HIDDEN,) * 3,
+                           activation=nn.SiLU)
+    model.transform.f = lambda t, x, c=None: -field(x, 1 - t)
+    return model.eval()
+
+
+def cnf_log_prob_fn(library: str, tolerance: tuple[float, float] | None = None) -> Callable[[Tensor], Tensor]:
+    """``log_prob(x)`` of :func:`cnf_problem`'s CNF, as ``library`` evaluates it, without gradients.
+
+    Reference: lesson 10's ``cnf_log_prob`` with ``CNF_STEPS`` RK4 steps (4 field evaluations each, exact
+    divergence by ``d`` backward passes). zuko: :func:`zuko_cnf` at ``tolerance = (atol, rtol)``, by default the
+    loosest of :data:`CNF_TOLERANCES` at which it is at least as accurate as the reference
+    (:func:`matched_tolerance`).
+    """
+    field, _ = cnf_problem()
+    if library == REFERENCE:
+        return lambda x: cnf_log_prob(field, x, steps=CNF_STEPS)
+    if library == "zuko":
+        atol, rtol = tolerance or matched_tolerance()
+        model = zuko_cnf(field, atol, rtol)
+        return lambda x: model().log_prob(x)
+    raise NotImplementedError(f"{library} has no continuous normalizing flow")
+
+
+@functools.cache
+def cnf_truth() -> Tensor:
+    """The exact log-likelihood of :func:`cnf_problem`'s points, to float64 rounding: lesson 10's ``cnf_log_prob``
+    in float64 with 100 RK4 steps (its error, :math:`O(h^4)`, is about 10^4 times below that of 10 steps)."""
+    field, x = cnf_problem()
+    with torch.no_grad():
+        return cnf_log_prob(copy.deepcopy(field).double(), x.double(), steps=100)
+
+
+@functools.cache
+def cnf_accuracy(library: str, tolerance: tuple[float, float] | None = None) -> tuple[float, int]:
+    """``(max |error| in nats, field evaluations)`` of :func:`cnf_log_prob_fn` on :func:`cnf_problem`'s points
+    against :func:`cnf_truth`."""
+    if library == "zuko" and tolerance is None:
+        tolerance = matched_tolerance()
+    field, x = cnf_problem()
+    truth = cnf_truth()
+    log_prob = cnf_log_prob_fn(library, tolerance)
+    calls = 0
+    forward = field.forward
+
+    def counted(*args: object) -> Tensor:
+        nonlocal calls
+        calls += 1
+        return forward(*args)
+
+    field.forward = counted
+    try:
+        with torch.no_grad():
+            got = log_prob(x)
+    finally:
+        del field.forward
+    return float((got.double() - truth).abs().max()), calls
+
+
+@functools.cache
+def matched_tolerance() -> tuple[float, float]:
+    """The loosest ``(atol, rtol)`` of :data:`CNF_TOLERANCES` at which zuko's log-likelihood is at least as
+    accurate as the reference's (max error over the batch), the tightest if none is."""
+    target, _ = cnf_accuracy(REFERENCE)
+    for tolerance in CNF_TOLERANCES:
+        if cnf_accuracy("zuko", tolerance)[0] <= target:
+            return tolerance
+    return CNF_TOLERANCES[-1]
+
+
+def cnf_note() -> str:
+    """The CNF row's configuration: each solver's field evaluations and error against :func:`cnf_truth`."""
+    ref_error, ref_calls = cnf_accuracy(REFERENCE)
+    atol, rtol = matched_tolerance()
+    zuko_error, zuko_calls = cnf_accuracy("zuko")
+    return (f"CNF row: the same field (lesson 10's VelocityField(2, 64), flow matching {CNF_TRAIN_STEPS} steps on two "
+            f"moons) in both, exact divergence;\nreference cnf_log_prob, {CNF_STEPS} RK4 steps: {ref_calls} field "
+            f"evaluations, max error {ref_error:.1e} nats; zuko CNF, adaptive Dormand-Prince at the loosest\n"
+            f"tolerance at least as accurate (atol {atol:.0e}, rtol {rtol:.0e}): {zuko_calls} field evaluations, "
+            f"max error {zuko_error:.1e} nats (truth: float64, 100 RK4 steps).")
+
+
+def cnf_fn(library: str, tolerance: tuple[float, float] | None = None) -> Step:
+    """The log-likelihood of :func:`cnf_problem`'s ``CNF_POINTS`` points, without gradients."""
+    log_prob = cnf_log_prob_fn(library, tolerance)
+    _, x = cnf_problem()
+
+    def run() -> None:
+        with torch.no_grad():
+            log_prob(x)
+
+    return run
+
+
 # ------------------------------------------------------------------------------------------------- cases
 
 @dataclass
@@ -324,6 +572,12 @@ def cases(quick: bool = False) -> list[Case]:
     out += [
         Case(f"MAF d={MAF_D} log_prob, no grad", lambda lib: maf_fn(lib, "log_prob"), unlike=("normflows",)),
         Case(f"MAF d={MAF_D} sample, no grad", lambda lib: maf_fn(lib, "sample"), unlike=("normflows",)),
+    ]
+    out += [Case(f"RQ spline coupling d={d} K={SPLINE_BINS}, train step", lambda lib, d=d: spline_coupling_step(lib, d))
+            for d in SPLINE_DIMS]
+    out += [
+        Case(f"RQ spline inverse+log-det {BATCH}x{SPLINE_INVERSE_D}, no grad", spline_inverse_fn),
+        Case(f"CNF log p d=2, {CNF_POINTS} points, equal accuracy", cnf_fn),
     ]
     return out
 
@@ -379,6 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     with single_thread(), warnings.catch_warnings():
         # the peers call torch.lu / torch.qr, deprecated in torch 2.x: their warnings are not results
         warnings.filterwarnings("ignore", message=r"torch\.(lu|qr) is deprecated")
+        # nflows' spline coupling warns that a conditioner without ``hidden_features`` gets unscaled widths:
+        # that is the configuration compared here (the reference does not scale them either)
+        warnings.filterwarnings("ignore", message="Inputs to the softmax are not scaled down")
         return _run(args)
 
 
@@ -405,6 +662,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"MAF sample / log_prob: {slow}")
     print(f"float32 slogdet error on an ill-conditioned 512x512 W = PLU: {slogdet_float32_error():.1f} nats "
           "(the LU form is exact)")
+    if any(c.name.startswith("RQ spline") for c in all_cases):
+        print(f"RQ spline rows: K = {SPLINE_BINS} bins on [-{SPLINE_BOUND:g}, {SPLINE_BOUND:g}], identity tails, "
+              "conditioner MLP 64-64 on the kept half in every library; lesson 09's log_prob runs the spline inverse\n"
+              "(its layers map base->data), nflows' and zuko's the forward; normflows' spline layers are nflows' code "
+              "(not timed again).")
+    if any(c.name.startswith("CNF") for c in all_cases) and all(installed(lib) for lib in ("zuko",)):
+        print(cnf_note())
     print(f"machine: {_machine()} (end)")
     return 0
 

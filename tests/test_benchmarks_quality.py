@@ -124,11 +124,47 @@ def test_quality_quick_run_prints_every_row(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "QUICK" in out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "quantity" not in line]
-    assert len(rows) == 8
+    assert len(rows) == 11
     assert any("pixel space" in r for r in rows) and any("logit space α = 0.05" in r for r in rows)
-    assert sum("nats per dimension" in r for r in rows) == 2
+    assert sum("nats per dimension" in r for r in rows) == 4
     figures = [float(r.split("|")[3]) for r in rows]
     assert all(math.isfinite(v) and v > 0 for v in figures)
+    # lessons 09-10 at equal time, each with its goal: the figure of the model it must beat, and a verdict
+    new = [r for r in rows if "lesson 09" in r or "lesson 10" in r]
+    assert len(new) == 3 and all("equal time): " in r and r.split("|")[4].strip().startswith("< ") for r in new)
+    realnvp = next(float(r.split("|")[3]) for r in rows if "RealNVP, 8 couplings" in r)
+    assert all(f"< {realnvp:.3f} (RealNVP" in r for r in new if "two-moons" in r)
+
+
+def test_train_for_stops_at_its_cpu_budget_and_takes_at_least_one_step():
+    import time
+
+    layer = torch.nn.Linear(2, 1)
+    data = torch.randn(64, 2)
+    batches = quality.shuffled_batches(data, 16)
+    assert quality.train_for(layer, lambda x: layer(x).pow(2).mean(), batches, seconds=0.0, lr=1e-2) == 1
+    start = time.process_time()
+    steps = quality.train_for(layer, lambda x: layer(x).pow(2).mean(), batches, seconds=0.2, lr=1e-2, anneal=True)
+    assert steps > 1 and 0.2 <= time.process_time() - start < 1.0
+    assert quality.goal(0.85, 0.866, "x") == "< 0.866 (x): PASS" and quality.goal(0.9, 0.866, "x").endswith("not met")
+
+
+def test_the_new_lessons_models_are_the_lessons_architectures():
+    from flowcourse_lessons.lesson_09.key import SplineCoupling
+    from flowcourse_lessons.lesson_10.key import VelocityField
+
+    spline, steps = quality.moons_spline(0.0)
+    layers = list(spline.flow.layers)
+    assert steps == 1 and len(layers) == 4 and all(isinstance(layer, SplineCoupling) for layer in layers)
+    assert [layer.mask.tolist() for layer in layers] == [[1.0, 0.0], [0.0, 1.0]] * 2
+    assert {(layer.bins, layer.bound, layer.net[0].out_features) for layer in layers} == {(8, 4.0, 32)}
+    assert next(spline.parameters()).dtype == torch.float32
+    field, _ = quality.moons_flow_matching(0.0)
+    assert isinstance(field, VelocityField) and field.net[0].out_features == 64 and field.dim == 2
+    digits_model, _ = quality.digits_spline(0.0)
+    couplings = list(digits_model.flow.layers)[:4]
+    assert all(isinstance(layer, SplineCoupling) and layer.net[0].out_features == 64 for layer in couplings)
+    assert couplings[0].mask[:4].tolist() == [1.0, 0.0, 1.0, 0.0] and couplings[1].mask[:4].tolist() == [0.0, 1.0] * 2
 
 
 def test_lesson04_glow_matches_the_lessons_architecture():
