@@ -31,6 +31,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +203,9 @@ def record(root: str | os.PathLike, graded: Graded, submission: Submission, db_u
     replace_folder(root / "autograded" / student / lesson, graded.files)
     config = config if config is not None else load_config(root)
     timestamp = CourseDirectory(config=config).get_existing_timestamp(str(submitted))
-    with Gradebook(db_url) as gb:
+    with Gradebook(db_url) as gb, warnings.catch_warnings():
+        # nbgrader's update_or_create_submission trips SQLAlchemy's autoflush warning on every call: noise
+        warnings.filterwarnings("ignore", message=".*not in session.*")
         gb.update_or_create_student(student)
         if timestamp:
             gb.update_or_create_submission(lesson, student, timestamp=timestamp)

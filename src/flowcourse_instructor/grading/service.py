@@ -280,7 +280,7 @@ class GradingService(LoggingConfigurable):
                 self._notice(id, lesson, f"{lesson}: no feedback", f"This submission holds no notebook named "
                              f"{expected}; rename your notebook to that name and submit again.")
                 self.ledger.set(id, state="released", released_at=time.time(), note=str(result.get("error"))[:500])
-                log.error("feedback for %s failed: %s", id, result.get("error"))
+                log.warning("no feedback for %s (told the student): %s", id, str(result.get("error"))[-300:])
                 return
         if mode == "score":
             self._score_only(student, lesson)
