@@ -183,7 +183,22 @@ def test_the_fourth_submission_within_the_hour_is_refused_with_the_time_to_wait(
     assert sum("not graded" in p.read_text() for p in pages) == 1
 
 
+def _kernel_processes() -> set[int]:
+    """Processes running as a grading kernel's fresh uid (root mode: 1,000,000 + the kernel's pid)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                uid = int((entry / "status").read_text().split("\nUid:")[1].split()[0])
+            except (OSError, IndexError, ValueError):
+                continue
+            if uid >= 1_000_000:
+                found.add(int(entry.name))
+    return found
+
+
 def test_a_killed_service_restarts_and_grades_every_submission_once(tmp_path):
+    before = _kernel_processes()
     root = _course(tmp_path)
     ids = [submit(root, f"k{i}").name for i in range(6)]
     command = [sys.executable, "-m", "flowcourse_instructor.cli", "--root", str(root), "serve", "--until-idle"]
@@ -195,6 +210,10 @@ def test_a_killed_service_restarts_and_grades_every_submission_once(tmp_path):
         time.sleep(0.2)
     os.killpg(service.pid, signal.SIGKILL)  # the service and its Dask workers, mid-burst
     service.wait()
+    deadline = time.monotonic() + 20  # its kernels die with their parents (none is left waiting, owned by nobody)
+    while _kernel_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _kernel_processes() - before
     done_before = sum(r["state"] == "released" for r in ledger(root))
     assert 0 < done_before < len(ids), "the kill must land in the middle of the burst"
     subprocess.run([*command], check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

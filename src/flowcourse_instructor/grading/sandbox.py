@@ -534,12 +534,27 @@ def apply_policy(policy: dict[str, Any], cmd: list[str], env: dict[str, str]) ->
             os.setgroups([])
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
+            _die_with_parent()  # after the uid change, which clears the setting
         else:
-            _drop_to_nested_user(uid)
+            _drop_to_nested_user(uid)  # userns: unshare --kill-child ends the namespace with its parent
     else:  # the kernel's descendants inherit the mark, so that they can be found once it has ended
         env.update(FLOWCOURSE_SANDBOX=mode, **{_KERNEL_MARK: str(os.getpid())})
         _set_limits(policy)
+        _die_with_parent()
     return cmd, env
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this process when the process that started it dies (a grading worker or fork server killed with
+    SIGKILL cannot end its kernels itself; without this they would wait forever, owned by nobody)."""
+    parent = os.getppid()
+    if _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return  # not Linux: the grader ends its kernels as usual
+    if os.getppid() != parent:  # the parent died before the setting took effect
+        os._exit(70)
 
 
 def run_wrapper(policy: dict[str, Any], cmd: list[str]) -> None:
