@@ -279,9 +279,6 @@ class GradingEngine:
             with contextlib.suppress(Exception):
                 self.cluster.close()
 
-    def workers(self) -> int:
-        return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
-
     def _lesson_db(self, lesson: str) -> bytes:
         # sent with each task (tens of kB), not scattered once: data kept on a worker dies with that worker
         if lesson not in self._lesson_dbs:

@@ -222,8 +222,11 @@ class GradingService(LoggingConfigurable):
         """Release held feedback (``after_due``) of lessons whose due date has passed."""
         released = 0
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        dues: dict[str, dt.datetime | None] = {}  # one gradebook read per lesson, not per held submission
         for row in self.ledger.rows("state = 'graded'"):
-            due = self._due(row["lesson"])
+            if row["lesson"] not in dues:
+                dues[row["lesson"]] = self._due(row["lesson"])
+            due = dues[row["lesson"]]
             if due is not None and due <= now:
                 self._release(row["id"], row["student"], row["lesson"], "full")
                 released += 1
